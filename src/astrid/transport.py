@@ -1,0 +1,357 @@
+"""HttpTransport: a stdlib HTTP client with keep-alive, gzip, TLS, CONNECT proxies and hard timeouts."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import http.client
+import logging
+import select
+import socket
+import ssl
+import threading
+import time
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Tuple, Union
+from urllib.parse import unquote, urlsplit
+
+from ._version import __version__
+from .backends import ExportResult
+from .network import (
+    TransportError,
+    check_endpoint,
+    connect_bounded,
+    is_loopback,
+    proxy_for,
+    redact_headers,
+    redact_url,
+)
+from .resilience import result_from_status
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import TelemetryConfig
+
+logger = logging.getLogger("astrid")
+
+USER_AGENT = f"astrid-python/{__version__}"
+#: Bodies smaller than this are sent as they are: gzip would cost more than it saves.
+GZIP_MIN_BYTES = 1024
+#: OTLP and ingest responses are small; a larger body is read up to here and the connection dropped.
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+_MAX_IDLE_PER_HOST = 4
+
+REASONS = (
+    "connection_refused",
+    "connection_reset",
+    "timeout",
+    "dns",
+    "tls",
+    "proxy",
+    "protocol",
+    "other",
+)
+
+
+class HttpResponse:
+    """Status, headers (lower-case keys) and body of one HTTP response."""
+
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, status: int, headers: Dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"HttpResponse(status={self.status}, {len(self.body)} bytes)"
+
+
+class _Conn(http.client.HTTPConnection):
+    proxied = False
+
+    def __init__(self, host: str, port: int, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._create_connection = connect_bounded  # type: ignore[assignment]
+
+
+class _TLSConn(http.client.HTTPSConnection):
+    proxied = False
+
+    def __init__(self, host: str, port: int, timeout: float, context: ssl.SSLContext) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._create_connection = connect_bounded  # type: ignore[assignment]
+
+
+_Connection = Union[_Conn, _TLSConn]
+
+
+def _is_stale(conn: _Connection) -> bool:
+    """An idle keep-alive socket that is readable was closed (or garbled) by the server."""
+    sock = conn.sock
+    if sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+def _classify(exc: BaseException, proxied: bool, connecting: bool) -> TransportError:
+    if isinstance(exc, TransportError):
+        return exc
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return TransportError("timeout", "timed out")
+    if isinstance(exc, (ssl.SSLError, ssl.CertificateError)):
+        return TransportError("tls", f"TLS error: {exc}")
+    if isinstance(exc, socket.gaierror):
+        return TransportError("dns", f"cannot resolve host: {exc}")
+    if isinstance(exc, ConnectionRefusedError):
+        return TransportError("proxy" if proxied else "connection_refused", "connection refused")
+    if isinstance(
+        exc,
+        (
+            ConnectionResetError,
+            BrokenPipeError,
+            ConnectionAbortedError,
+            http.client.RemoteDisconnected,
+        ),
+    ):
+        return TransportError("connection_reset", f"connection reset: {type(exc).__name__}")
+    if proxied and connecting and isinstance(exc, OSError) and "Tunnel" in str(exc):
+        return TransportError("proxy", f"proxy refused the tunnel: {str(exc)[:120]}")
+    if isinstance(exc, http.client.HTTPException):
+        return TransportError("protocol", f"bad HTTP response: {type(exc).__name__}")
+    return TransportError("other", f"{type(exc).__name__}: {str(exc)[:200]}")
+
+
+_STALE_ERRORS = (
+    ConnectionResetError,
+    BrokenPipeError,
+    ConnectionAbortedError,
+    http.client.RemoteDisconnected,
+    http.client.BadStatusLine,
+)
+
+
+class HttpTransport:
+    """POSTs bodies over pooled keep-alive connections. Thread-safe; ``post`` never blocks past its timeout."""
+
+    def __init__(
+        self,
+        config: TelemetryConfig,
+        compression: Optional[str] = None,
+        compression_level: Optional[int] = None,
+    ) -> None:
+        self.compression = compression if compression is not None else config.compression
+        if self.compression not in ("gzip", "none"):
+            raise ValueError(f"compression must be 'gzip' or 'none'; got {self.compression!r}")
+        level = compression_level if compression_level is not None else config.compression_level
+        if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 9:
+            raise ValueError(f"compression_level must be an integer from 1 to 9; got {level!r}")
+        self.compression_level = level
+        self._env = config.env
+        self._ca_file = config.ca_file
+        self._client_cert = config.client_cert
+        self._client_key = config.client_key
+        self._context: Optional[ssl.SSLContext] = None
+        if self._ca_file or self._client_cert or self._client_key:
+            self._context = (
+                self._make_context()
+            )  # a wrong path is the user's to fix now, not at 3 am
+        self._lock = threading.Lock()
+        self._idle: Dict[Tuple[str, str, int], List[_Connection]] = {}
+        self._closed = False
+
+    # -------------------------------------------------------------- TLS
+
+    def _make_context(self) -> ssl.SSLContext:
+        try:
+            ctx = ssl.create_default_context(cafile=self._ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(
+                f"ca_file={self._ca_file!r} cannot be loaded as a PEM CA bundle: {exc}"
+            )
+        if self._client_cert:
+            try:
+                ctx.load_cert_chain(self._client_cert, self._client_key)
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(
+                    f"client_cert/client_key cannot be loaded (PEM certificate and key expected): {type(exc).__name__}"
+                )
+        elif self._client_key:
+            raise ValueError("client_key is set without client_cert; give both for mutual TLS")
+        return ctx
+
+    def _tls(self) -> ssl.SSLContext:
+        if self._context is None:
+            self._context = self._make_context()
+        return self._context
+
+    # -------------------------------------------------------------- pool
+
+    def _checkout(self, key: Tuple[str, str, int]) -> Optional[_Connection]:
+        with self._lock:
+            idle = self._idle.get(key)
+            while idle:
+                conn = idle.pop()
+                if not _is_stale(conn):
+                    return conn
+                conn.close()
+        return None
+
+    def _checkin(self, key: Tuple[str, str, int], conn: _Connection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if self._closed or len(idle) >= _MAX_IDLE_PER_HOST:
+                conn.close()
+            else:
+                idle.append(conn)
+
+    def _new_conn(self, scheme: str, host: str, port: int, timeout: float) -> _Connection:
+        proxy = proxy_for(scheme, host, port, self._env)
+        target_host, target_port = (proxy[0], proxy[1]) if proxy else (host, port)
+        conn: _Connection
+        if scheme == "https":
+            conn = _TLSConn(target_host, target_port, timeout, self._tls())
+        else:
+            conn = _Conn(target_host, target_port, timeout)
+        if proxy:
+            tunnel_headers = {"Proxy-Authorization": proxy[2]} if proxy[2] else None
+            conn.set_tunnel(host, port, headers=tunnel_headers)
+            conn.proxied = True
+        return conn
+
+    # -------------------------------------------------------------- post
+
+    def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float
+    ) -> HttpResponse:
+        """Send one POST; return the response or raise TransportError. Never longer than ``timeout``."""
+        deadline = time.monotonic() + max(0.001, timeout)
+        try:
+            parts = urlsplit(url)
+            scheme, host = parts.scheme, parts.hostname or ""
+            port = parts.port or (443 if scheme == "https" else 80)
+        except ValueError:
+            raise TransportError("other", f"invalid URL {redact_url(url)}")
+        if scheme not in ("http", "https") or not host:
+            raise TransportError("other", f"invalid URL {redact_url(url)}")
+        path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+        hdrs = {"User-Agent": USER_AGENT}
+        hdrs.update(headers)
+        if parts.username is not None and not any(k.lower() == "authorization" for k in hdrs):
+            cred = unquote(parts.username) + ":" + unquote(parts.password or "")
+            hdrs["Authorization"] = "Basic " + base64.b64encode(cred.encode("utf-8")).decode(
+                "ascii"
+            )
+        if self.compression == "gzip" and len(body) > GZIP_MIN_BYTES:
+            body = gzip.compress(body, self.compression_level, mtime=0)
+            hdrs["Content-Encoding"] = "gzip"
+        key = (scheme, host, port)
+        conn = self._checkout(key)
+        reused = conn is not None
+        for _attempt in range(2):
+            if conn is None:
+                conn = self._new_conn(scheme, host, port, deadline - time.monotonic())
+            try:
+                resp, keep = self._exchange(conn, path, body, hdrs, deadline)
+            except _STALE_ERRORS as exc:
+                conn.close()
+                if reused and time.monotonic() < deadline:
+                    # the server closed an idle keep-alive connection as we sent: one fresh try
+                    conn, reused = None, False
+                    continue
+                err = _classify(exc, conn.proxied, False)
+                logger.debug("astrid: POST %s failed: %s", redact_url(url), err)
+                raise err
+            except BaseException as exc:
+                connecting = conn.sock is None
+                conn.close()
+                err = _classify(exc, conn.proxied, connecting)
+                logger.debug("astrid: POST %s failed: %s", redact_url(url), err)
+                raise err
+            if keep:
+                self._checkin(key, conn)
+            else:
+                conn.close()
+            return resp
+        raise TransportError("other", "unreachable")  # pragma: no cover
+
+    def _exchange(
+        self, conn: _Connection, path: str, body: bytes, headers: Dict[str, str], deadline: float
+    ) -> Tuple[HttpResponse, bool]:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise socket.timeout("deadline passed before sending")
+        conn.timeout = remaining
+        if conn.sock is not None:
+            conn.sock.settimeout(remaining)
+        try:
+            conn.request("POST", path, body=body, headers=headers)
+        except (BrokenPipeError, ConnectionResetError):
+            # a server may answer (413, 401) and close before reading all of a large body
+            try:
+                resp = conn.getresponse()
+            except Exception:
+                raise BrokenPipeError("connection closed while sending")
+            return self._read(conn, resp, deadline), False
+        if conn.sock is not None:
+            conn.sock.settimeout(max(0.001, deadline - time.monotonic()))
+        resp = conn.getresponse()
+        out = self._read(conn, resp, deadline)
+        return out, not resp.will_close and len(out.body) < MAX_RESPONSE_BYTES
+
+    @staticmethod
+    def _read(conn: _Connection, resp: http.client.HTTPResponse, deadline: float) -> HttpResponse:
+        chunks: List[bytes] = []
+        size = 0
+        while size < MAX_RESPONSE_BYTES:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout("deadline passed while reading the response")
+            if conn.sock is not None:
+                conn.sock.settimeout(remaining)  # a trickling server must not stretch the deadline
+            chunk = resp.read(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        headers = {k.lower(): v for k, v in resp.getheaders()}
+        return HttpResponse(resp.status, headers, b"".join(chunks))
+
+    def close(self) -> None:
+        """Close every pooled connection. Later posts still work, on fresh connections."""
+        with self._lock:
+            self._closed = True
+            pools, self._idle = self._idle, {}
+        for conns in pools.values():
+            for conn in conns:
+                try:
+                    conn.close()
+                except Exception:
+                    pass
+
+
+def export_result(
+    outcome: Union[HttpResponse, BaseException], retry_after_max: float = 60.0
+) -> ExportResult:
+    """Turn a response or a transport error into an ExportResult (success/retry/split/failure)."""
+    if isinstance(outcome, HttpResponse):
+        return result_from_status(outcome.status, outcome.headers, retry_after_max=retry_after_max)
+    if isinstance(outcome, TransportError):
+        return ExportResult.retry(outcome.reason)
+    return ExportResult.retry("other")
+
+
+__all__ = [
+    "GZIP_MIN_BYTES",
+    "HttpResponse",
+    "HttpTransport",
+    "TransportError",
+    "check_endpoint",
+    "export_result",
+    "is_loopback",
+    "proxy_for",
+    "redact_headers",
+    "redact_url",
+]
