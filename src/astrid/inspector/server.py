@@ -1,0 +1,260 @@
+"""The inspector's HTTP server: OTLP/HTTP and generic receivers, the JSON API and the page, on one port."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+from urllib.parse import parse_qs, urlsplit
+
+from .._version import __version__
+from .ingest import BadRequest, decompress, generic_records, otlp_records, redactions
+from .store import Store
+
+logger = logging.getLogger("astrid.inspector")
+
+SIGNALS = {"/v1/traces": "traces", "/v1/metrics": "metrics", "/v1/logs": "logs"}
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+_PAGE_PATH = Path(__file__).with_name("page.html")
+# The page is self-contained; the policy makes sure no asset is ever fetched from elsewhere.
+_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'"
+)
+
+
+def verify(secret: str, body: bytes, header: str, tolerance: float = 300) -> bool:
+    """Check ``X-Astrid-Signature: t=<unix>,v1=<hex>`` (the SDK's helper when present, else this)."""
+    try:
+        from ..signing import verify_signature  # type: ignore[import-not-found,unused-ignore]
+
+        return bool(verify_signature(secret, body, header, tolerance=tolerance))
+    except ImportError:
+        pass
+    parts = dict(p.strip().partition("=")[::2] for p in (header or "").split(","))
+    try:
+        stamp = int(parts.get("t", ""))
+    except ValueError:
+        return False
+    if abs(time.time() - stamp) > tolerance:
+        return False
+    mac = hmac.new(secret.encode(), b"%d." % stamp + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(mac, parts.get("v1", ""))
+
+
+class InspectorServer(ThreadingHTTPServer):
+    """Holds what every request needs: the store, the limits and the optional signing secret."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        address: Tuple[str, int],
+        store: Store,
+        signing_secret: Optional[str] = None,
+        max_body: int = 8 * 1024 * 1024,
+        max_inflated: int = 64 * 1024 * 1024,
+        check_host: bool = True,
+    ) -> None:
+        self.store = store
+        self.signing_secret = signing_secret
+        self.max_body = max_body
+        self.max_inflated = max_inflated
+        self.check_host = check_host
+        self.started = time.time()
+        super().__init__(address, Handler)
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: InspectorServer
+    protocol_version = "HTTP/1.1"  # keep-alive, as OTLP exporters expect
+    timeout = 30  # a stalled client must not hold a thread forever
+    server_version = "astrid-inspector/" + __version__
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s " + format, self.address_string(), *args)
+
+    # ------------------------------------------------------------ helpers
+
+    def _send(
+        self, status: int, body: bytes, ctype: str, extra: Optional[Dict[str, str]] = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, obj: Any, extra: Optional[Dict[str, str]] = None) -> None:
+        self._send(status, json.dumps(obj, default=str).encode(), "application/json", extra)
+
+    def _error(self, status: int, reason: str, cors: bool = False) -> None:
+        self._json(status, {"error": reason}, _CORS if cors else None)
+
+    def _host_ok(self) -> bool:
+        """Refuse other Host names on a loopback server: a web page must not rebind its DNS to us."""
+        if not self.server.check_host:
+            return True
+        host = (self.headers.get("Host") or "").strip().lower()
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        return name in LOOPBACK_HOSTS
+
+    # ------------------------------------------------------------ GET
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_GET(self) -> None:
+        try:
+            self._get()
+        except Exception as exc:  # never let one request take the server down
+            logger.exception("inspector GET failed")
+            self._error(500, f"internal error: {type(exc).__name__}")
+
+    def _get(self) -> None:
+        url = urlsplit(self.path)
+        q = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        if url.path == "/healthz":
+            return self._json(200, {"ok": True, "inspector": "astrid", "version": __version__})
+        if not self._host_ok():
+            return self._error(
+                403, f"Host header {self.headers.get('Host')!r} is not a loopback name"
+            )
+        store = self.server.store
+        if url.path in ("/", "/index.html"):
+            page = _PAGE_PATH.read_bytes()
+            return self._send(
+                200, page, "text/html; charset=utf-8", {"Content-Security-Policy": _CSP}
+            )
+        if url.path == "/api/records":
+            try:
+                limit = int(q.get("limit", "200"))
+                after = int(q.get("after", "0"))
+            except ValueError:
+                return self._error(400, "limit and after must be integers")
+            recs = store.records(q.get("type"), q.get("name"), q.get("service"), limit, after)
+            return self._json(200, {"records": recs, "last_seq": recs[0]["seq"] if recs else after})
+        if url.path == "/api/stats":
+            stats = store.stats()
+            stats.update(
+                services=store.services(),
+                uptime_s=time.time() - self.server.started,
+                version=__version__,
+            )
+            return self._json(200, stats)
+        if url.path == "/api/chart":
+            try:
+                minutes = int(q.get("minutes", "30"))
+            except ValueError:
+                return self._error(400, "minutes must be an integer")
+            return self._json(200, store.chart(minutes))
+        if url.path == "/favicon.ico":
+            return self._send(204, b"", "image/x-icon")
+        self._error(404, f"no such page: {url.path}")
+
+    # ------------------------------------------------------------ POST
+
+    def do_OPTIONS(self) -> None:
+        # Browser SDKs may send to the inspector; the read API stays same-origin only.
+        if urlsplit(self.path).path in SIGNALS or urlsplit(self.path).path == "/collect":
+            return self._send(204, b"", "text/plain", dict(_CORS, **_PREFLIGHT))
+        self._error(404, "no such endpoint")
+
+    def do_POST(self) -> None:
+        try:
+            self._post()
+        except Exception as exc:
+            logger.exception("inspector POST failed")
+            self.close_connection = True
+            self._error(500, f"internal error: {type(exc).__name__}", cors=True)
+
+    def _read_body(self) -> Optional[bytes]:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self.close_connection = True
+            self._error(411, "send a Content-Length (chunked bodies are not accepted)", cors=True)
+            return None
+        try:
+            length = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            self.close_connection = True
+            self._error(411, "Content-Length header is missing or not a number", cors=True)
+            return None
+        if length < 0 or length > self.server.max_body:
+            # do not read a body this large: answer and drop the connection
+            self.close_connection = True
+            self._error(
+                413,
+                f"body of {length} bytes is over the {self.server.max_body}-byte limit",
+                cors=True,
+            )
+            return None
+        body = self.rfile.read(length)
+        if len(body) != length:
+            self.close_connection = True
+            self._error(400, f"body ended after {len(body)} of {length} bytes", cors=True)
+            return None
+        return body
+
+    def _post(self) -> None:
+        path = urlsplit(self.path).path
+        if path not in SIGNALS and path != "/collect":
+            self.close_connection = True
+            return self._error(
+                404, "POST to /v1/traces, /v1/metrics, /v1/logs or /collect", cors=True
+            )
+        raw = self._read_body()
+        if raw is None:
+            self.server.store.count_request("rejected")
+            return
+        store = self.server.store
+        try:
+            if path == "/collect" and self.server.signing_secret:
+                sig = self.headers.get("X-Astrid-Signature")
+                if not sig or not verify(self.server.signing_secret, raw, sig):
+                    store.count_request("unauthorized")
+                    return self._error(401, "missing or invalid X-Astrid-Signature", cors=True)
+            body = decompress(
+                raw, self.headers.get("Content-Encoding", ""), self.server.max_inflated
+            )
+            ctype = self.headers.get("Content-Type", "")
+            if path == "/collect":
+                records, sdk, resource = generic_records(body)
+                if sdk and isinstance(sdk.get("stats"), dict):
+                    store.set_sdk_stats(
+                        str(resource.get("service.name") or "unknown"), sdk["stats"]
+                    )
+            else:
+                records = otlp_records(SIGNALS[path], body, ctype, time.time_ns())
+        except BadRequest as exc:
+            store.count_request("rejected")
+            return self._error(400, str(exc), cors=True)
+        seen: Counter[str] = Counter()
+        for r in records:
+            seen.update(redactions(r))
+        store.add(records, seen)
+        store.count_request("accepted")
+        if path == "/collect":
+            return self._json(200, {"accepted": len(records)}, _CORS)
+        if ctype.split(";")[0].strip().lower() == "application/json":
+            return self._send(200, b"{}", "application/json", _CORS)
+        self._send(200, b"", "application/x-protobuf", _CORS)
+
+
+_CORS = {"Access-Control-Allow-Origin": "*"}
+_PREFLIGHT = {
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Content-Encoding, X-Astrid-Signature",
+    "Access-Control-Max-Age": "600",
+}
