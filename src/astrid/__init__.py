@@ -1,0 +1,193 @@
+"""Astrid: privacy-first, zero-dependency telemetry. Public surface only; heavy parts load lazily."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Union
+
+from ._version import __version__
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .backends import Backend, Batch, BaseBackend, ExportResult, register_backend
+    from .client import TelemetryClient
+    from .config import TelemetryConfig
+    from .consent import ConsentStore, Decision, first_run_notice
+    from .privacy import PrivacyConfig, PrivacyEngine
+    from .signing import sign_payload, verify_signature
+
+# name -> module that defines it (imported on first use so `import astrid` stays cheap)
+_LAZY: Dict[str, str] = {
+    "TelemetryClient": "astrid.client",
+    "TelemetryConfig": "astrid.config",
+    "Backend": "astrid.backends",
+    "BaseBackend": "astrid.backends",
+    "Batch": "astrid.backends",
+    "ExportResult": "astrid.backends",
+    "register_backend": "astrid.backends",
+    "PrivacyConfig": "astrid.privacy",
+    "PrivacyEngine": "astrid.privacy",
+    "ConsentStore": "astrid.consent",
+    "Decision": "astrid.consent",
+    "first_run_notice": "astrid.consent",
+    "verify_signature": "astrid.signing",
+    "sign_payload": "astrid.signing",
+    "TelemetryHandler": "astrid.integrations",
+    "install_excepthook": "astrid.integrations",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError("module 'astrid' has no attribute %r" % name)
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:  # type: ignore[type-arg]
+    return sorted(list(globals()) + list(_LAZY))
+
+
+# ---------------------------------------------------------------------- default client
+
+_default: Optional["TelemetryClient"] = None
+_default_lock = threading.Lock()
+
+
+def init(project_name: str, **options: Any) -> "TelemetryClient":
+    """Create the default client (shutting down a previous one) and return it."""
+    global _default
+    from .client import TelemetryClient
+
+    client = TelemetryClient(project_name, **options)
+    with _default_lock:
+        old, _default = _default, client
+    if old is not None:
+        old.shutdown(0.5)
+    return client
+
+
+def get_client() -> Optional["TelemetryClient"]:
+    """The default client installed by ``init()``, or None."""
+    return _default
+
+
+def track_event(name: str, attributes: Optional[Mapping[str, Any]] = None) -> None:
+    c = _default
+    if c is not None:
+        c.track_event(name, attributes)
+
+
+def track_metric(
+    name: str,
+    value: Union[int, float] = 1,
+    metric_type: str = "counter",
+    attributes: Optional[Mapping[str, Any]] = None,
+    unit: str = "",
+) -> None:
+    c = _default
+    if c is not None:
+        c.track_metric(name, value, metric_type, attributes, unit)
+
+
+def track_log(message: str, level: Union[str, int] = "info", attributes: Optional[Mapping[str, Any]] = None) -> None:
+    c = _default
+    if c is not None:
+        c.track_log(message, level, attributes)
+
+
+def track_error(error: Optional[BaseException] = None, attributes: Optional[Mapping[str, Any]] = None) -> None:
+    c = _default
+    if c is not None:
+        if error is None:
+            import sys
+
+            error = sys.exc_info()[1]
+        c.track_error(error, attributes)
+
+
+def span(name: str, attributes: Optional[Mapping[str, Any]] = None) -> Any:
+    c = _default
+    if c is None:
+        from .client import NOOP_SPAN
+
+        return NOOP_SPAN
+    return c.span(name, attributes)
+
+
+def timed(name: Optional[str] = None, attributes: Optional[Mapping[str, Any]] = None) -> Callable[[Any], Any]:
+    """Decorator: time each call as a span of the default client (looked up at call time)."""
+    import functools
+    import inspect
+
+    def decorate(fn: Any) -> Any:
+        span_name = name or getattr(fn, "__qualname__", "call")
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with span(span_name, attributes):
+                    return await fn(*args, **kwargs)
+
+            return async_wrapper
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with span(span_name, attributes):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def flush(timeout: Optional[float] = None) -> bool:
+    c = _default
+    return True if c is None else c.flush(timeout)
+
+
+def shutdown(timeout: Optional[float] = None) -> bool:
+    global _default
+    with _default_lock:
+        c, _default = _default, None
+    return True if c is None else c.shutdown(timeout)
+
+
+def stats() -> Dict[str, Any]:
+    c = _default
+    return {} if c is None else c.stats()
+
+
+__all__ = [
+    "__version__",
+    "TelemetryClient",
+    "TelemetryConfig",
+    "PrivacyConfig",
+    "PrivacyEngine",
+    "Backend",
+    "BaseBackend",
+    "Batch",
+    "ExportResult",
+    "register_backend",
+    "ConsentStore",
+    "Decision",
+    "first_run_notice",
+    "verify_signature",
+    "sign_payload",
+    "TelemetryHandler",
+    "install_excepthook",
+    "init",
+    "get_client",
+    "track_event",
+    "track_metric",
+    "track_log",
+    "track_error",
+    "span",
+    "timed",
+    "flush",
+    "shutdown",
+    "stats",
+]

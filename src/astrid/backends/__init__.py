@@ -1,0 +1,237 @@
+"""The Backend protocol, export results, batches and the registry of backends by name."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Optional,
+    Sequence,
+    Union,
+)
+
+from ..records import Record, Resource
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Protocol
+
+    from ..config import TelemetryConfig
+else:
+    try:
+        from typing import Protocol
+    except ImportError:  # pragma: no cover
+        Protocol = object
+
+
+class Batch(List[Record]):
+    """A list of sanitized records handed to a backend, with the resource that produced them."""
+
+    __slots__ = ("resource", "seq")
+
+    def __init__(self, records: Iterable[Record] = (), resource: Optional[Resource] = None, seq: int = 0):
+        super().__init__(records)
+        self.resource = resource if resource is not None else Resource({})
+        #: the pipeline's sequence number of the newest record in the batch (flush bookkeeping)
+        self.seq = seq
+
+    def split(self) -> "tuple[Batch, Batch]":
+        half = len(self) // 2
+        return (Batch(self[:half], self.resource, self.seq), Batch(self[half:], self.resource, self.seq))
+
+    def of_type(self, *types: str) -> List[Record]:
+        return [r for r in self if r.type in types]
+
+
+class ExportResult:
+    """What one export attempt did. Backends return it; the pipeline decides about retries.
+
+    * ``ExportResult.success()``: delivered (``rejected`` items the receiver refused, if any);
+    * ``ExportResult.retry(reason, retry_after=None)``: transient failure, try again later;
+    * ``ExportResult.failure(reason)``: permanent failure, the batch is dropped and counted;
+    * ``ExportResult.too_large(reason)``: the receiver refused the size; the pipeline splits the batch.
+    """
+
+    __slots__ = ("ok", "retryable", "retry_after", "reason", "rejected", "status", "split")
+
+    def __init__(
+        self,
+        ok: bool,
+        retryable: bool = False,
+        retry_after: Optional[float] = None,
+        reason: str = "",
+        rejected: int = 0,
+        status: Optional[int] = None,
+        split: bool = False,
+    ) -> None:
+        self.ok = ok
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.reason = reason
+        self.rejected = rejected
+        self.status = status
+        self.split = split
+
+    @classmethod
+    def success(cls, rejected: int = 0, status: Optional[int] = None) -> "ExportResult":
+        return cls(True, rejected=rejected, status=status)
+
+    @classmethod
+    def retry(
+        cls, reason: str, retry_after: Optional[float] = None, status: Optional[int] = None
+    ) -> "ExportResult":
+        return cls(False, retryable=True, retry_after=retry_after, reason=reason, status=status)
+
+    @classmethod
+    def failure(cls, reason: str, status: Optional[int] = None) -> "ExportResult":
+        return cls(False, retryable=False, reason=reason, status=status)
+
+    @classmethod
+    def too_large(cls, reason: str = "payload_too_large", status: Optional[int] = 413) -> "ExportResult":
+        return cls(False, retryable=True, reason=reason, status=status, split=True)
+
+    def __repr__(self) -> str:
+        if self.ok:
+            return "ExportResult.success(rejected=%d)" % self.rejected
+        kind = "too_large" if self.split else ("retry" if self.retryable else "failure")
+        return "ExportResult.%s(%r, status=%r, retry_after=%r)" % (
+            kind,
+            self.reason,
+            self.status,
+            self.retry_after,
+        )
+
+
+class Backend(Protocol):
+    """What a backend implements. Retry, circuit breaking and stats are the pipeline's job."""
+
+    def export(self, batch: Batch, timeout: float) -> ExportResult:
+        """Deliver one batch within ``timeout`` seconds; return what happened (do not raise)."""
+        ...
+
+    def shutdown(self, timeout: float) -> None:
+        """Release resources (connections, files). Called once, at client shutdown."""
+        ...
+
+
+class BaseBackend:
+    """Convenience base class for backends: a name and no-op shutdown."""
+
+    name = "backend"
+
+    def export(self, batch: Batch, timeout: float) -> ExportResult:  # pragma: no cover
+        raise NotImplementedError
+
+    def shutdown(self, timeout: float) -> None:
+        return None
+
+
+# name -> "module:Class" (imported lazily so `import astrid` stays cheap)
+_REGISTRY: Dict[str, Union[str, Callable[..., Any]]] = {
+    "console": "astrid.backends.console:ConsoleBackend",
+    "file": "astrid.backends.file:FileBackend",
+    "memory": "astrid.backends.memory:MemoryBackend",
+    "otlp": "astrid.backends.otlp:OTLPBackend",
+    "clickhouse": "astrid.backends.clickhouse:ClickHouseBackend",
+    "http": "astrid.backends.http:HttpBackend",
+}
+
+
+def register_backend(name: str, factory: Callable[..., Any]) -> None:
+    """Make ``backend=name`` create backends with ``factory(config=..., **options)``."""
+    if not isinstance(name, str) or not name:
+        raise ValueError("backend name must be a non-empty string")
+    if not callable(factory):
+        raise TypeError("backend factory must be callable")
+    _REGISTRY[name] = factory
+
+
+def backend_names() -> List[str]:
+    return sorted(_REGISTRY)
+
+
+def _resolve(name: str) -> Callable[..., Any]:
+    target = _REGISTRY.get(name)
+    if target is None:
+        raise ValueError(
+            "backend=%r is not known; use one of %s, a Backend object or a list of them"
+            % (name, ", ".join(repr(n) for n in backend_names()))
+        )
+    if isinstance(target, str):
+        module_name, _, attr = target.partition(":")
+        target = getattr(importlib.import_module(module_name), attr)
+    return target
+
+
+def backend_option_names(name: str) -> List[str]:
+    """The keyword options a named backend accepts (besides ``config``)."""
+    factory = _resolve(name)
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return []
+    return [p for p in params if p not in ("self", "config")]
+
+
+def is_backend(obj: object) -> bool:
+    return callable(getattr(obj, "export", None))
+
+
+def create_backends(
+    spec: Any, config: "TelemetryConfig", options: Optional[Dict[str, Any]] = None
+) -> List[Any]:
+    """Turn the ``backend=`` option (name, object or list of them) into backend objects.
+
+    Raises ValueError/TypeError for a spec or option the user can fix.
+    """
+    options = dict(options or {})
+    items: Sequence[Any] = spec if isinstance(spec, (list, tuple)) else [spec]
+    if not items:
+        raise ValueError("backend= is an empty list; give at least one backend")
+    backends = []
+    for item in items:
+        if isinstance(item, str):
+            factory = _resolve(item)
+            accepted = set(backend_option_names(item))
+            mine = {k: v for k, v in options.items() if k in accepted}
+            backends.append(factory(config=config, **mine))
+        elif is_backend(item):
+            backends.append(item)
+        else:
+            raise TypeError(
+                "backend= must be a backend name (%s), an object with export(batch, timeout) "
+                "and shutdown(timeout), or a list of them; got %r"
+                % (", ".join(backend_names()), type(item).__name__)
+            )
+    if options:
+        names = [i for i in items if isinstance(i, str)]
+        accepted_all = set()
+        for n in names:
+            accepted_all.update(backend_option_names(n))
+        unknown = sorted(set(options) - accepted_all)
+        if unknown:
+            raise TypeError(
+                "unknown option(s) %s for backend %s" % (", ".join(unknown), ", ".join(map(repr, names)) or "objects")
+            )
+    return backends
+
+
+def backend_name(backend: Any) -> str:
+    return str(getattr(backend, "name", None) or type(backend).__name__)
+
+
+__all__ = [
+    "Backend",
+    "BaseBackend",
+    "Batch",
+    "ExportResult",
+    "backend_name",
+    "backend_names",
+    "create_backends",
+    "register_backend",
+]

@@ -1,0 +1,612 @@
+"""TelemetryClient: argument checks, records, enqueue; span and timed helpers."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import math
+import sys
+import threading
+from contextvars import ContextVar
+from time import time_ns
+from typing import Any, Callable, Dict, Mapping, Optional, TypeVar, Union, cast
+
+from . import consent as _consent
+from .aggregation import METRIC_TYPES, MetricAggregator
+from .backends import backend_names, create_backends, is_backend
+from .config import TelemetryConfig, parse_headers
+from .records import (
+    SEVERITY_NUMBERS,
+    ErrorRecord,
+    Event,
+    Log,
+    Resource,
+    Span,
+    SpanEvent,
+    default_resource_attributes,
+    new_id,
+    new_span_id,
+)
+
+logger = logging.getLogger("astrid")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+MAX_NAME_LENGTH = 256
+_NUMBER_TYPES = (int, float)
+
+#: the span that is current in this thread / task (parent of new spans, events and logs)
+_current_span: ContextVar[Optional["ActiveSpan"]] = ContextVar("astrid_current_span", default=None)
+
+
+class ActiveSpan:
+    """A span being timed. Use as a context manager; the exception (if any) still propagates."""
+
+    __slots__ = ("_client", "record", "_token", "_ended")
+
+    def __init__(self, client: "TelemetryClient", record: Span) -> None:
+        self._client = client
+        self.record = record
+        self._token: Any = None
+        self._ended = False
+
+    @property
+    def trace_id(self) -> int:
+        return self.record.trace_id
+
+    @property
+    def span_id(self) -> int:
+        return self.record.span_id
+
+    def set_attribute(self, key: str, value: Any) -> "ActiveSpan":
+        try:
+            self.record.attributes[key] = value
+        except Exception:
+            pass
+        return self
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> "ActiveSpan":
+        try:
+            self.record.attributes.update(attributes)
+        except Exception:
+            pass
+        return self
+
+    def add_event(self, name: str, attributes: Optional[Mapping[str, Any]] = None) -> "ActiveSpan":
+        try:
+            self.record.events.append(SpanEvent(str(name), time_ns(), dict(attributes or {})))
+        except Exception:
+            pass
+        return self
+
+    def set_status(self, status: str, message: str = "") -> "ActiveSpan":
+        if status in ("ok", "error", "unset"):
+            self.record.status = status
+            self.record.status_message = str(message) if message else ""
+        return self
+
+    def record_exception(self, exc: BaseException) -> "ActiveSpan":
+        try:
+            self.record.pending_exceptions.append((exc, time_ns()))
+        except Exception:
+            pass
+        return self
+
+    def __enter__(self) -> "ActiveSpan":
+        self._token = _current_span.set(self)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        try:
+            if exc is not None and self.record.status != "error":
+                self.record.status = "error"
+                self.record.status_message = _type_name(exc)
+                self.record.pending_exceptions.append((exc, time_ns()))
+        except Exception:
+            pass
+        self.end()
+        return False  # never swallow the caller's exception
+
+    def end(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            if self._token is not None:
+                try:
+                    _current_span.reset(self._token)
+                except ValueError:  # ended in another context
+                    pass
+                self._token = None
+            self.record.end_ns = time_ns()
+            self._client._enqueue(self.record)
+        except Exception:
+            self._client._invalid()
+
+
+class _NoopSpan:
+    """What ``span()`` gives when the client is disabled: does nothing, costs nothing."""
+
+    __slots__ = ()
+    trace_id = 0
+    span_id = 0
+    record = None
+
+    def set_attribute(self, key: str, value: Any) -> "_NoopSpan":
+        return self
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> "_NoopSpan":
+        return self
+
+    def add_event(self, name: str, attributes: Optional[Mapping[str, Any]] = None) -> "_NoopSpan":
+        return self
+
+    def set_status(self, status: str, message: str = "") -> "_NoopSpan":
+        return self
+
+    def record_exception(self, exc: BaseException) -> "_NoopSpan":
+        return self
+
+    def __enter__(self) -> "_NoopSpan":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        return False
+
+    def end(self) -> None:
+        return None
+
+
+NOOP_SPAN = _NoopSpan()
+
+
+def _type_name(exc: BaseException) -> str:
+    return type(exc).__name__
+
+
+def _name(value: Any) -> Optional[str]:
+    """A usable record name, or None for a bad one (counted, never raised)."""
+    if value.__class__ is not str:
+        if not isinstance(value, str):
+            return None
+    if not value:
+        return None
+    return value if len(value) <= MAX_NAME_LENGTH else value[:MAX_NAME_LENGTH]
+
+
+def _attrs(attributes: Any) -> Dict[Any, Any]:
+    if not attributes:
+        return {}
+    if attributes.__class__ is dict:
+        return attributes.copy()  # type: ignore[no-any-return]
+    return dict(attributes)
+
+
+class TelemetryClient:
+    """Sends events, metrics, logs, errors and spans through the privacy engine to a backend.
+
+    Every ``track_*`` call only stamps, copies and enqueues; a worker thread does the rest.
+    No public method raises into the caller after construction.
+    """
+
+    def __init__(
+        self,
+        project_name: str,
+        version: Optional[str] = None,
+        backend: Any = None,
+        endpoint: Optional[str] = None,
+        enabled: Optional[bool] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        batch_size: Optional[int] = None,
+        flush_interval: Optional[float] = None,
+        max_queue_size: Optional[int] = None,
+        compression: Optional[str] = None,
+        timeout: Optional[float] = None,
+        shutdown_timeout: Optional[float] = None,
+        sample_rate: Optional[float] = None,
+        resource_attributes: Optional[Mapping[str, Any]] = None,
+        before_send: Optional[Callable[[Any], Any]] = None,
+        privacy: Any = None,
+        events_as: Optional[str] = None,
+        spool_dir: Optional[str] = None,
+        **options: Any,
+    ) -> None:
+        env = options.pop("env", None)  # an environment mapping instead of os.environ (tests, embedding)
+        known = set(TelemetryConfig.option_names())
+        config_opts = {k: v for k, v in options.items() if k in known}
+        backend_opts = {k: v for k, v in options.items() if k not in known}
+        if isinstance(headers, str):
+            headers = parse_headers(headers)
+        self.config = TelemetryConfig.from_options(
+            project_name=project_name,
+            version=version,
+            backend=backend,
+            endpoint=endpoint,
+            enabled=enabled,
+            headers=dict(headers) if headers is not None else None,
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+            max_queue_size=max_queue_size,
+            compression=compression,
+            timeout=timeout,
+            shutdown_timeout=shutdown_timeout,
+            sample_rate=sample_rate,
+            resource_attributes=dict(resource_attributes) if resource_attributes is not None else None,
+            before_send=before_send,
+            privacy=privacy,
+            events_as=events_as,
+            spool_dir=spool_dir,
+            env=env,
+            **config_opts,
+        )
+        cfg = self.config
+        if cfg.debug:
+            _enable_debug_logging()
+        _check_backend_spec(cfg.backend)
+        if cfg.privacy is not None:
+            _check_privacy(cfg.privacy)
+        self._backend_options = backend_opts
+        self._lock = threading.Lock()
+        self._invalid_count = 0
+        self._proc: Any = None
+        self._aggregator: Optional[MetricAggregator] = None
+        self._privacy: Any = None
+        self.decision = _consent.decide(cfg.project_name, cfg.enabled, cfg.env)
+        self._enabled = False
+        self._closed = False
+        if self.decision.enabled:
+            self._start_pipeline()
+        elif backend_opts:
+            _check_backend_options(cfg.backend, backend_opts)
+        logger.debug("astrid client %r: telemetry %s (%s)", cfg.project_name,
+                     "on" if self._enabled else "off", self.decision.reason)
+
+    # ---------------------------------------------------------------- set-up
+
+    def _start_pipeline(self) -> None:
+        from .pipeline import BatchProcessor
+
+        cfg = self.config
+        backends = create_backends(cfg.backend, cfg, self._backend_options)
+        self._privacy = _make_privacy(cfg)
+        self.resource = Resource(_resource_attributes(cfg))
+        self._aggregator = MetricAggregator(cfg.max_metric_series)
+        self._proc = BatchProcessor(cfg, backends, self.resource, self._privacy, self._aggregator)
+        self._enabled = True
+
+    @property
+    def enabled(self) -> bool:
+        """Is telemetry on for this client (decided once, at construction or by set_consent)?"""
+        return self._enabled
+
+    @property
+    def backends(self) -> list:  # type: ignore[type-arg]
+        return list(self._proc.backends) if self._proc is not None else []
+
+    def set_consent(self, granted: bool) -> bool:
+        """Store the end user's choice for this project and apply it now. Returns ``enabled``."""
+        try:
+            _consent.ConsentStore(self.config.env).set(self.config.project_name, bool(granted))
+        except Exception:
+            logger.warning("could not store the telemetry consent", exc_info=True)
+        try:
+            with self._lock:
+                self.decision = _consent.decide(self.config.project_name, self.config.enabled, self.config.env)
+                if self.decision.enabled and not self._enabled and not self._closed:
+                    self._start_pipeline()
+                elif not self.decision.enabled and self._enabled:
+                    # consent withdrawn: nothing more leaves, queued records included
+                    self._enabled = False
+                    proc, self._proc = self._proc, None
+                    if proc is not None:
+                        proc.queue.clear()
+                        proc.shutdown(0.0)
+        except Exception:
+            logger.debug("set_consent failed", exc_info=True)
+        return self._enabled
+
+    # ---------------------------------------------------------------- tracking
+
+    def _enqueue(self, record: Any) -> None:
+        proc = self._proc
+        if proc is not None:
+            proc.enqueue(record)
+
+    def _invalid(self) -> None:
+        self._invalid_count += 1
+        logger.debug("dropped a record with bad arguments", exc_info=sys.exc_info()[0] is not None)
+
+    def track_event(self, name: str, attributes: Optional[Mapping[str, Any]] = None) -> None:
+        """Record a named event with attributes. Never raises, never blocks."""
+        if not self._enabled:
+            return
+        try:
+            if name.__class__ is not str or not name or len(name) > MAX_NAME_LENGTH:
+                name = _name(name)  # type: ignore[assignment]
+                if name is None:
+                    return self._invalid()
+            attrs = _attrs(attributes)
+            parent = _current_span.get()
+            if parent is None:
+                self._proc.enqueue(Event(name, attrs, time_ns()))
+            else:
+                rec = parent.record
+                self._proc.enqueue(Event(name, attrs, time_ns(), rec.trace_id, rec.span_id))
+        except Exception:
+            self._invalid()
+
+    def track_metric(
+        self,
+        name: str,
+        value: Union[int, float] = 1,
+        metric_type: str = "counter",
+        attributes: Optional[Mapping[str, Any]] = None,
+        unit: str = "",
+    ) -> None:
+        """Add a measurement; points are aggregated per name+attributes and export interval."""
+        if not self._enabled:
+            return
+        try:
+            name = _name(name)  # type: ignore[assignment]
+            if (
+                name is None
+                or metric_type not in METRIC_TYPES
+                or value.__class__ not in _NUMBER_TYPES
+                and (isinstance(value, bool) or not isinstance(value, _NUMBER_TYPES))
+            ):
+                return self._invalid()
+            if isinstance(value, float) and not math.isfinite(value):
+                return self._invalid()
+            if metric_type == "counter" and value < 0:
+                return self._invalid()  # counters only go up (use a gauge)
+            agg = self._aggregator
+            if agg is not None and agg.record(name, value, metric_type, _attrs(attributes), unit if isinstance(unit, str) else ""):
+                proc = self._proc
+                if proc is not None and proc.worker is None:
+                    proc._start()
+        except Exception:
+            self._invalid()
+
+    def track_log(
+        self, message: str, level: Union[str, int] = "info", attributes: Optional[Mapping[str, Any]] = None
+    ) -> None:
+        """Record a log line (levels debug/info/warning/error/critical map to OTel severities)."""
+        if not self._enabled:
+            return
+        try:
+            if isinstance(level, str):
+                severity = SEVERITY_NUMBERS.get(level.lower(), 9)
+            elif isinstance(level, int) and not isinstance(level, bool) and 1 <= level <= 24:
+                severity = level
+            else:
+                severity = 9
+            body = message if message.__class__ is str else _safe_text(message)
+            parent = _current_span.get()
+            if parent is None:
+                rec = Log(body, severity, _attrs(attributes), time_ns())
+            else:
+                rec = Log(body, severity, _attrs(attributes), time_ns(), parent.record.trace_id, parent.record.span_id)
+            self._proc.enqueue(rec)
+        except Exception:
+            self._invalid()
+
+    def track_error(
+        self, error: Optional[BaseException] = None, attributes: Optional[Mapping[str, Any]] = None
+    ) -> None:
+        """Record an exception (the current one when ``error`` is None) with exception.* attributes."""
+        if not self._enabled:
+            return
+        try:
+            if error is None:
+                error = sys.exc_info()[1]
+                if error is None:
+                    return self._invalid()
+            elif not isinstance(error, BaseException):
+                error = _MessageError(_safe_text(error))
+            parent = _current_span.get()
+            trace_id = parent.record.trace_id if parent is not None else 0
+            span_id = parent.record.span_id if parent is not None else 0
+            self._proc.enqueue(ErrorRecord(error, _attrs(attributes), time_ns(), trace_id, span_id))
+        except Exception:
+            self._invalid()
+
+    def span(self, name: str, attributes: Optional[Mapping[str, Any]] = None) -> Any:
+        """A context manager that times a block as a span (child of the current span, if any)."""
+        if not self._enabled:
+            return NOOP_SPAN
+        try:
+            name = _name(name)  # type: ignore[assignment]
+            if name is None:
+                self._invalid()
+                return NOOP_SPAN
+            parent = _current_span.get()
+            if parent is None:
+                rec = Span(name, _attrs(attributes), time_ns(), new_id(), new_span_id())
+            else:
+                p = parent.record
+                rec = Span(name, _attrs(attributes), time_ns(), p.trace_id, new_span_id(), p.span_id)
+            return ActiveSpan(self, rec)
+        except Exception:
+            self._invalid()
+            return NOOP_SPAN
+
+    def timed(self, name: Optional[str] = None, attributes: Optional[Mapping[str, Any]] = None) -> Callable[[F], F]:
+        """Decorator: every call of the function (sync or async) becomes a span."""
+
+        def decorate(fn: F) -> F:
+            span_name = name or getattr(fn, "__qualname__", None) or getattr(fn, "__name__", "call")
+            if inspect.iscoroutinefunction(fn):
+
+                @functools.wraps(fn)
+                async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                    with self.span(span_name, attributes):
+                        return await fn(*args, **kwargs)
+
+                return cast(F, async_wrapper)
+
+            @functools.wraps(fn)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                with self.span(span_name, attributes):
+                    return fn(*args, **kwargs)
+
+            return cast(F, wrapper)
+
+        return decorate
+
+    # ---------------------------------------------------------------- delivery
+
+    def flush(self, timeout: Optional[float] = None) -> bool:
+        """Export everything tracked so far. True when all of it was delivered within ``timeout``."""
+        proc = self._proc
+        if proc is None:
+            return True
+        try:
+            return bool(proc.flush(self.config.shutdown_timeout if timeout is None else _seconds(timeout)))
+        except Exception:
+            logger.debug("flush failed", exc_info=True)
+            return False
+
+    def shutdown(self, timeout: Optional[float] = None) -> bool:
+        """Flush, then stop the worker and close backends. Idempotent; honours ``timeout``."""
+        self._closed = True
+        proc = self._proc
+        self._enabled = False
+        if proc is None:
+            return True
+        try:
+            return bool(proc.shutdown(self.config.shutdown_timeout if timeout is None else _seconds(timeout)))
+        except Exception:
+            logger.debug("shutdown failed", exc_info=True)
+            return False
+
+    close = shutdown
+
+    def stats(self) -> Dict[str, Any]:
+        """Counters: queued, sent, dropped, failed, retries, breaker, failures_by_reason, privacy, …"""
+        try:
+            if self._proc is not None:
+                out = self._proc.stats()
+            else:
+                out = {"enqueued": 0, "queued": 0, "sent": 0, "dropped": 0, "failed": 0, "retries": 0,
+                       "rejected": 0, "breaker": "closed", "failures_by_reason": {}, "backends": {}}
+            out["enabled"] = self._enabled
+            out["invalid"] = self._invalid_count
+            out["dropped"] = out.get("dropped", 0) + self._invalid_count
+            out["consent_rule"] = self.decision.rule
+            privacy = self._privacy
+            out["privacy"] = dict(privacy.stats()) if privacy is not None and hasattr(privacy, "stats") else {}
+            return out
+        except Exception:
+            logger.debug("stats failed", exc_info=True)
+            return {"enabled": self._enabled}
+
+    def __enter__(self) -> "TelemetryClient":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.shutdown()
+
+    def __repr__(self) -> str:
+        return "TelemetryClient(project_name=%r, enabled=%r)" % (self.config.project_name, self._enabled)
+
+
+class _MessageError(Exception):
+    """Stands for an error given as a plain message instead of an exception."""
+
+
+def _safe_text(value: Any) -> str:
+    try:
+        return str(value)
+    except Exception:
+        try:
+            return repr(value)
+        except Exception:
+            return "<unprintable %s>" % type(value).__name__
+
+
+def _seconds(timeout: Any) -> float:
+    try:
+        t = float(timeout)
+    except (TypeError, ValueError):
+        return 0.0
+    return t if math.isfinite(t) and t > 0 else 0.0
+
+
+def _check_backend_spec(spec: Any) -> None:
+    items = spec if isinstance(spec, (list, tuple)) else [spec]
+    if not items:
+        raise ValueError("backend= is an empty list; give at least one backend")
+    for item in items:
+        if isinstance(item, str):
+            if item not in backend_names():
+                raise ValueError(
+                    "backend=%r is not known; use one of %s, a Backend object or a list of them"
+                    % (item, ", ".join(repr(n) for n in backend_names()))
+                )
+        elif not is_backend(item):
+            raise TypeError(
+                "backend= must be a backend name (%s), an object with export(batch, timeout) and "
+                "shutdown(timeout), or a list of them; got %s" % (", ".join(backend_names()), type(item).__name__)
+            )
+
+
+def _check_backend_options(spec: Any, options: Dict[str, Any]) -> None:
+    from .backends import backend_option_names
+
+    names = [i for i in (spec if isinstance(spec, (list, tuple)) else [spec]) if isinstance(i, str)]
+    accepted: set = set()  # type: ignore[type-arg]
+    for n in names:
+        try:
+            accepted.update(backend_option_names(n))
+        except Exception:
+            pass
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise TypeError(
+            "TelemetryClient() got unknown option(s) %s (not a client option, nor one of backend %s)"
+            % (", ".join(unknown), ", ".join(map(repr, names)) or "objects")
+        )
+
+
+def _check_privacy(privacy: Any) -> None:
+    from .privacy import PrivacyConfig
+
+    if not isinstance(privacy, PrivacyConfig):
+        raise TypeError("privacy must be an astrid.PrivacyConfig (or None for the safe defaults)")
+
+
+def _make_privacy(cfg: TelemetryConfig) -> Any:
+    try:
+        from .privacy import PrivacyEngine
+    except ImportError:  # pragma: no cover - privacy.py is part of every release
+        return None
+
+    return PrivacyEngine(cfg.privacy, project_name=cfg.project_name)
+
+
+def _resource_attributes(cfg: TelemetryConfig) -> Dict[str, Any]:
+    """Defaults < OTEL_RESOURCE_ATTRIBUTES < OTEL_SERVICE_NAME < resource_attributes=."""
+    attrs = default_resource_attributes(cfg.project_name, cfg.version)
+    raw = cfg.env.get("OTEL_RESOURCE_ATTRIBUTES")
+    if raw:
+        attrs.update(parse_headers(raw))
+    service = (cfg.env.get("OTEL_SERVICE_NAME") or "").strip()
+    if service:
+        attrs["service.name"] = service
+    for key, value in cfg.resource_attributes.items():
+        if isinstance(key, str) and isinstance(value, (str, bool, int, float)):
+            attrs[key] = value
+    return attrs
+
+
+_debug_handler: Optional[logging.Handler] = None
+
+
+def _enable_debug_logging() -> None:
+    global _debug_handler
+    if _debug_handler is None:
+        _debug_handler = logging.StreamHandler(sys.stderr)
+        _debug_handler.setFormatter(logging.Formatter("astrid %(levelname)s %(message)s"))
+        logger.addHandler(_debug_handler)
+        logger.setLevel(logging.DEBUG)

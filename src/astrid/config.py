@@ -1,0 +1,220 @@
+"""TelemetryConfig: every option, its default and environment variable; the one reader of os.environ."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+logger = logging.getLogger("astrid")
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+COMPRESSIONS = ("gzip", "none")
+EVENTS_AS = ("spans", "logs")
+
+
+def environ() -> Dict[str, str]:
+    """A snapshot of the process environment. Every other module asks here, never os.environ."""
+    return dict(os.environ)
+
+
+def parse_bool(value: Optional[str]) -> Optional[bool]:
+    """``1/true/yes/on`` → True, ``0/false/no/off`` → False (any case), anything else → None."""
+    if value is None:
+        return None
+    v = value.strip().lower()
+    if v in TRUE_WORDS:
+        return True
+    if v in FALSE_WORDS:
+        return False
+    return None
+
+
+def project_env_name(project_name: str) -> str:
+    """``my-lib`` → ``MY_LIB_TELEMETRY``: the per-project switch an end user sets."""
+    return re.sub(r"[^A-Za-z0-9]", "_", project_name).upper() + "_TELEMETRY"
+
+
+def _opt(default: Any, env: Optional[str], doc: str, **kw: Any) -> Any:
+    meta = {"env": env, "doc": doc}
+    if default in (dict, list):
+        return field(default_factory=default, metadata=meta, **kw)
+    return field(default=default, metadata=meta, **kw)
+
+
+@dataclass(frozen=True)
+class TelemetryConfig:
+    """Every client option. Precedence: constructor argument > environment variable > default."""
+
+    project_name: str = _opt("", None, "Name of the application or library; becomes service.name.")
+    version: Optional[str] = _opt(None, None, "Version of the application; becomes service.version.")
+    backend: Any = _opt(
+        "otlp",
+        "ASTRID_BACKEND",
+        "Where telemetry goes: otlp, clickhouse, http, console, file, memory, a Backend object or a list.",
+    )
+    endpoint: Optional[str] = _opt(
+        None, "ASTRID_ENDPOINT", "Base URL of the backend (OTLP also reads OTEL_EXPORTER_OTLP_ENDPOINT)."
+    )
+    headers: Dict[str, str] = _opt(
+        dict, "ASTRID_HEADERS", "Extra HTTP headers, e.g. an API key (env: k1=v1,k2=v2, URL-encoded)."
+    )
+    enabled: Optional[bool] = _opt(
+        None, None, "None: decided by the consent rules; True/False: the application decides (DO_NOT_TRACK still wins)."
+    )
+    batch_size: int = _opt(512, "ASTRID_BATCH_SIZE", "Records per export batch.")
+    flush_interval: float = _opt(5.0, "ASTRID_FLUSH_INTERVAL", "Seconds between scheduled exports (and metric collection).")
+    max_queue_size: int = _opt(20000, "ASTRID_MAX_QUEUE_SIZE", "Records held in memory at most; the oldest are dropped beyond it.")
+    compression: str = _opt("gzip", "ASTRID_COMPRESSION", "Request body compression: gzip or none.")
+    compression_level: int = _opt(6, None, "gzip level 1-9.")
+    timeout: float = _opt(10.0, "ASTRID_TIMEOUT", "Seconds one HTTP request may take (connect, TLS, send, read).")
+    shutdown_timeout: float = _opt(5.0, "ASTRID_SHUTDOWN_TIMEOUT", "Seconds shutdown() and the exit-time flush may take.")
+    sample_rate: float = _opt(1.0, "ASTRID_SAMPLE_RATE", "Fraction of events and spans kept (0.0-1.0); logs, errors and metrics are always kept.")
+    resource_attributes: Dict[str, Any] = _opt(dict, None, "Extra resource attributes (merged over OTEL_RESOURCE_ATTRIBUTES).")
+    before_send: Optional[Callable[[Any], Any]] = _opt(
+        None, None, "Callable(record) -> record or None (drop), run on the worker after the privacy engine."
+    )
+    privacy: Any = _opt(None, None, "PrivacyConfig (None: the safe defaults).")
+    events_as: str = _opt("spans", "ASTRID_EVENTS_AS", "How events are exported over OTLP: spans or logs.")
+    spool_dir: Optional[str] = _opt(None, "ASTRID_SPOOL_DIR", "Directory for a disk spool of sanitized batches (survives restarts).")
+    allow_insecure: bool = _opt(False, "ASTRID_ALLOW_INSECURE", "Allow plain http:// to a host that is not loopback.")
+    ca_file: Optional[str] = _opt(None, "ASTRID_CA_FILE", "CA bundle (PEM) to verify the server's TLS certificate.")
+    client_cert: Optional[str] = _opt(None, "ASTRID_CLIENT_CERT", "Client certificate (PEM) for mutual TLS.")
+    client_key: Optional[str] = _opt(None, "ASTRID_CLIENT_KEY", "Private key (PEM) of the client certificate.")
+    backoff_base: float = _opt(0.5, None, "First retry delay in seconds (exponential backoff with full jitter).")
+    backoff_max: float = _opt(30.0, None, "Longest retry delay in seconds.")
+    retry_after_max: float = _opt(60.0, None, "Longest Retry-After the SDK honours, in seconds.")
+    breaker_threshold: int = _opt(5, None, "Consecutive failed exports that open the circuit breaker.")
+    breaker_cooldown: float = _opt(10.0, None, "Seconds the breaker stays open before a half-open probe.")
+    max_metric_series: int = _opt(2000, None, "Distinct metric name+attribute series per interval; more are dropped and counted.")
+    install_atexit: bool = _opt(True, None, "Flush at interpreter exit, bounded by shutdown_timeout.")
+    debug: bool = _opt(False, "ASTRID_DEBUG", "Print SDK diagnostics (the astrid logger) to stderr.")
+    env: Mapping[str, str] = field(default_factory=environ, repr=False, compare=False, metadata={"env": None, "doc": "Environment snapshot."})
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def option_names(cls) -> Tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name != "env")
+
+    @classmethod
+    def from_options(cls, env: Optional[Mapping[str, str]] = None, **options: Any) -> "TelemetryConfig":
+        """Build and validate a config from constructor arguments, then environment, then defaults."""
+        env = dict(environ() if env is None else env)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values: Dict[str, Any] = {"env": env}
+        for name, f in fields.items():
+            if name == "env":
+                continue
+            if name in options and options[name] is not None:
+                values[name] = options[name]
+                continue
+            var = f.metadata.get("env")
+            if var and env.get(var, "").strip() != "":
+                try:
+                    values[name] = _from_env(name, f, env[var], var)
+                except ValueError as exc:
+                    # an end user's typo in the environment must not break the host program
+                    logger.warning("%s; using the default", exc)
+        cfg = cls(**values)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        """Raise ValueError/TypeError naming the option and what is allowed."""
+        if not isinstance(self.project_name, str) or not self.project_name.strip():
+            raise ValueError("project_name must be a non-empty string, e.g. project_name='my-app'")
+        if self.version is not None and not isinstance(self.version, str):
+            raise TypeError("version must be a string such as '1.2.0' or None")
+        if self.enabled is not None and not isinstance(self.enabled, bool):
+            raise TypeError("enabled must be True, False or None (None: decided by the consent rules)")
+        _check_int("batch_size", self.batch_size, 1, 1_000_000)
+        _check_int("max_queue_size", self.max_queue_size, 1, 100_000_000)
+        _check_int("compression_level", self.compression_level, 1, 9)
+        _check_int("breaker_threshold", self.breaker_threshold, 1, 1_000_000)
+        _check_int("max_metric_series", self.max_metric_series, 1, 10_000_000)
+        _check_number("flush_interval", self.flush_interval, 0.001, 86400)
+        _check_number("timeout", self.timeout, 0.001, 3600)
+        _check_number("shutdown_timeout", self.shutdown_timeout, 0, 3600)
+        _check_number("sample_rate", self.sample_rate, 0.0, 1.0)
+        _check_number("backoff_base", self.backoff_base, 0.0, 3600)
+        _check_number("backoff_max", self.backoff_max, 0.0, 86400)
+        _check_number("retry_after_max", self.retry_after_max, 0.0, 86400)
+        _check_number("breaker_cooldown", self.breaker_cooldown, 0.0, 86400)
+        if self.compression not in COMPRESSIONS:
+            raise ValueError("compression must be one of %s; got %r" % (", ".join(map(repr, COMPRESSIONS)), self.compression))
+        if self.events_as not in EVENTS_AS:
+            raise ValueError("events_as must be one of %s; got %r" % (", ".join(map(repr, EVENTS_AS)), self.events_as))
+        if not isinstance(self.headers, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.headers.items()
+        ):
+            raise TypeError("headers must be a mapping of str to str")
+        if not isinstance(self.resource_attributes, Mapping):
+            raise TypeError("resource_attributes must be a mapping of attribute names to values")
+        if self.before_send is not None and not callable(self.before_send):
+            raise TypeError("before_send must be a callable(record) -> record | None")
+        if self.endpoint is not None and not isinstance(self.endpoint, str):
+            raise TypeError("endpoint must be a URL string such as 'http://localhost:4318'")
+        if self.spool_dir is not None and not isinstance(self.spool_dir, (str, os.PathLike)):
+            raise TypeError("spool_dir must be a directory path or None")
+        for name in ("allow_insecure", "install_atexit", "debug"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError("%s must be True or False" % name)
+
+    def project_switch(self) -> str:
+        return project_env_name(self.project_name)
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("%s must be an integer between %d and %d; got %r" % (name, lo, hi, value))
+    if not lo <= value <= hi:
+        raise ValueError("%s must be between %d and %d; got %r" % (name, lo, hi, value))
+
+
+def _check_number(name: str, value: Any, lo: float, hi: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("%s must be a number between %g and %g; got %r" % (name, lo, hi, value))
+    if math.isnan(value) or not lo <= value <= hi:
+        raise ValueError("%s must be between %g and %g; got %r" % (name, lo, hi, value))
+
+
+def parse_headers(text: str) -> Dict[str, str]:
+    """W3C-baggage-style ``k1=v1,k2=v2`` with URL-encoded parts (as OTEL_EXPORTER_OTLP_HEADERS)."""
+    from urllib.parse import unquote
+
+    out: Dict[str, str] = {}
+    for part in text.split(","):
+        if "=" not in part:
+            continue
+        k, _, v = part.partition("=")
+        k = unquote(k.strip())
+        if k:
+            out[k] = unquote(v.strip())
+    return out
+
+
+def _from_env(name: str, f: "dataclasses.Field[Any]", raw: str, var: str) -> Any:
+    raw = raw.strip()
+    default = f.default
+    try:
+        if name == "headers":
+            return parse_headers(raw)
+        if isinstance(default, bool):
+            b = parse_bool(raw)
+            if b is None:
+                raise ValueError
+            return b
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError:
+        raise ValueError("environment variable %s=%r is not a valid value for %s" % (var, raw, name))
+    return raw

@@ -1,0 +1,585 @@
+"""BatchProcessor: the bounded queue, the worker that prepares batches, and one delivery lane per backend."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import random
+import sys
+import threading
+import time
+import weakref
+from collections import deque
+from typing import Any, Deque, Dict, List, Optional, Sequence
+
+from .aggregation import MetricAggregator
+from .backends import Batch, ExportResult, backend_name
+from .config import TelemetryConfig
+from .records import Record, Resource
+from .resilience import Backoff, CircuitBreaker
+
+logger = logging.getLogger("astrid")
+
+_SAMPLED_TYPES = ("event", "span")
+
+
+class _Counters:
+    """Delivery counters of one lane (guarded by the processor's condition)."""
+
+    __slots__ = ("sent", "failed", "dropped", "retries", "rejected", "batches", "failures_by_reason")
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.failed = 0
+        self.dropped = 0
+        self.retries = 0
+        self.rejected = 0
+        self.batches = 0
+        self.failures_by_reason: Dict[str, int] = {}
+
+    def count_failure(self, reason: str) -> None:
+        reason = reason or "unknown"
+        self.failures_by_reason[reason] = self.failures_by_reason.get(reason, 0) + 1
+
+
+class _Lane:
+    """Delivers prepared batches to one backend on its own thread: retry, backoff, breaker.
+
+    Batches wait here (FIFO, bounded by record count) while the backend is slow or down, so a
+    failing backend never holds up another one or the caller.
+    """
+
+    def __init__(self, proc: "BatchProcessor", backend: Any) -> None:
+        cfg = proc.config
+        self.proc = proc
+        self.backend = backend
+        self.name = backend_name(backend)
+        self.pending: Deque[Batch] = deque()
+        self.pending_records = 0
+        self.done_no = 0  # number of the newest batch this lane has finished with
+        self.busy = False
+        self.attempt = 0
+        self.next_attempt = 0.0
+        self.counters = _Counters()
+        self.backoff = Backoff(cfg.backoff_base, cfg.backoff_max)
+        self.breaker = CircuitBreaker(
+            cfg.breaker_threshold, cfg.breaker_cooldown, on_change=self._breaker_changed
+        )
+        self.thread: Optional[threading.Thread] = None
+
+    def _breaker_changed(self, old: str, new: str) -> None:
+        level = logging.WARNING if new == CircuitBreaker.OPEN else logging.INFO
+        logger.log(level, "backend %s: circuit breaker %s -> %s", self.name, old, new)
+
+    # ---------------------------------------------------------------- worker side
+
+    def submit(self, batch: Batch) -> None:
+        """Queue a batch (caller holds proc.cond). Evicts the oldest batches beyond the bound."""
+        self.pending.append(batch)
+        self.pending_records += len(batch)
+        limit = self.proc.config.max_queue_size
+        while self.pending_records > limit and len(self.pending) > 1:
+            old = self.pending[1] if self.busy else self.pending[0]
+            self.pending.remove(old)
+            self.pending_records -= len(old)
+            self.counters.dropped += len(old)
+            self.proc._note_loss(old.seq)
+            self.proc._warn_drop("backend %s is behind; dropped %d oldest records" % (self.name, len(old)))
+
+    def progress(self, handed_no: int) -> int:
+        return self.pending[0].seq - 1 if self.pending else handed_no
+
+    # ---------------------------------------------------------------- lane thread
+
+    def run(self) -> None:
+        proc = self.proc
+        cond = proc.cond
+        while True:
+            with cond:
+                while True:
+                    if proc.abandon_at is not None and time.monotonic() >= proc.abandon_at:
+                        self._abandon()
+                        return
+                    if self.pending:
+                        wait = self._seconds_until_ready()
+                        if wait <= 0:
+                            break
+                    elif proc.stopped:
+                        return
+                    else:
+                        wait = None
+                    if proc.abandon_at is not None:
+                        left = proc.abandon_at - time.monotonic()
+                        wait = left if wait is None else min(wait, left)
+                    cond.wait(wait)
+                batch = self.pending[0]
+                self.busy = True
+            try:
+                self._attempt(batch)
+            finally:
+                with cond:
+                    self.busy = False
+                    cond.notify_all()
+
+    def _seconds_until_ready(self) -> float:
+        now = time.monotonic()
+        wait = self.next_attempt - now
+        probe = self.breaker.seconds_until_probe()
+        return max(wait, probe)
+
+    def _attempt(self, batch: Batch) -> None:
+        proc = self.proc
+        if not self.breaker.allow():
+            return
+        timeout = proc.config.timeout
+        if proc.abandon_at is not None:
+            timeout = max(0.001, min(timeout, proc.abandon_at - time.monotonic()))
+        before = len(batch)
+        try:
+            result = self.backend.export(batch, timeout)
+        except Exception as exc:
+            logger.debug("backend %s raised %s during export", self.name, type(exc).__name__, exc_info=True)
+            result = ExportResult.retry("exception:%s" % type(exc).__name__)
+        if result is None or result is True:
+            result = ExportResult.success()
+        elif result is False or not isinstance(result, ExportResult):
+            result = ExportResult.retry("bad_result")
+        with proc.cond:
+            c = self.counters
+            delivered_part = max(0, before - len(batch))
+            c.sent += delivered_part
+            if result.ok:
+                self.breaker.record_success()
+                c.sent += max(0, len(batch) - result.rejected)
+                c.rejected += result.rejected
+                c.failed += result.rejected
+                if result.rejected:
+                    c.count_failure("rejected")
+                    proc._note_loss(batch.seq)
+                c.batches += 1
+                self._finish(batch)
+            elif result.split and len(batch) > 1:
+                # the receiver refused the size: retry the halves right away
+                first, second = batch.split()
+                self.pending.popleft()
+                self.pending.appendleft(second)
+                self.pending.appendleft(first)
+                c.count_failure(result.reason or "payload_too_large")
+            elif result.retryable and not result.split:
+                self.breaker.record_failure()
+                c.retries += 1
+                c.count_failure(result.reason)
+                delay = self.backoff.delay(self.attempt)
+                if result.retry_after is not None:
+                    delay = max(delay, result.retry_after)
+                self.attempt += 1
+                self.next_attempt = time.monotonic() + delay
+                logger.debug(
+                    "backend %s: %s; retry %d in %.2fs", self.name, result.reason, self.attempt, delay
+                )
+            else:
+                # the server is alive but will never take this batch
+                self.breaker.record_success()
+                c.failed += len(batch)
+                c.count_failure(result.reason)
+                logger.warning(
+                    "backend %s refused a batch of %d records (%s); not retried",
+                    self.name,
+                    len(batch),
+                    result.reason,
+                )
+                proc._note_loss(batch.seq)
+                self._finish(batch)
+            self.pending_records = sum(len(b) for b in self.pending)
+
+    def _finish(self, batch: Batch) -> None:
+        if self.pending and self.pending[0] is batch:
+            self.pending.popleft()
+        self.done_no = max(self.done_no, batch.seq)
+        self.attempt = 0
+        self.next_attempt = 0.0
+
+    def _abandon(self) -> None:
+        """Shutdown deadline: what is still pending is lost (counted)."""
+        lost = self.pending_records
+        if lost:
+            self.counters.dropped += lost
+            self.counters.count_failure("shutdown_deadline")
+            logger.warning("backend %s: %d records not delivered before the shutdown deadline", self.name, lost)
+            for b in self.pending:
+                self.proc._note_loss(b.seq)
+        self.pending.clear()
+        self.pending_records = 0
+
+
+class BatchProcessor:
+    """The caller-facing bounded queue plus the worker thread that sanitizes and batches records."""
+
+    def __init__(
+        self,
+        config: TelemetryConfig,
+        backends: Sequence[Any],
+        resource: Resource,
+        privacy: Any = None,
+        aggregator: Optional[MetricAggregator] = None,
+    ) -> None:
+        self.config = config
+        self.resource = resource
+        self.backends = list(backends)
+        self.privacy = privacy
+        self.aggregator = aggregator if aggregator is not None else MetricAggregator(config.max_metric_series)
+        self._init_state()
+        self._atexit_registered = False
+        _register_fork_handler(self)
+
+    def _init_state(self) -> None:
+        self.lock = threading.Lock()  # guards the queue (held by callers for an append)
+        self.cond = threading.Condition(threading.Lock())  # guards everything else
+        self.wake = threading.Event()
+        self.queue: Deque[Record] = deque()
+        self.enqueued = 0
+        self.taken = 0  # records removed from the queue: taken by the worker or dropped
+        self.dropped = 0  # dropped from the caller-side queue (full)
+        self.invalid = 0
+        self.sampled_out = 0
+        self.filtered = 0
+        self.prepare_errors = 0
+        self.batch_no = 0
+        self.handed_no = 0
+        self.flush_gen = 0
+        self.flushed_gen = 0
+        self.flushed_no = 0
+        self.loss_no = 0  # newest batch number that lost records
+        self.loss_events = 0
+        self.stopping = False
+        self.stopped = False
+        self.abandon_at: Optional[float] = None
+        self._dropping = False
+        self._last_drop_log = 0.0
+        self.worker: Optional[threading.Thread] = None
+        self.lanes = [_Lane(self, b) for b in self.backends]
+        self.pid = os.getpid()
+        self.next_collect = time.monotonic() + self.config.flush_interval
+
+    # ---------------------------------------------------------------- caller side
+
+    def enqueue(self, record: Record) -> None:
+        """Never blocks, never raises: full queue drops the oldest record and counts it."""
+        if self.stopped:
+            self.dropped += 1
+            return
+        q = self.queue
+        with self.lock:
+            if len(q) >= self.config.max_queue_size:
+                q.popleft()
+                self.dropped += 1
+                self.taken += 1
+                dropping = True
+            else:
+                dropping = False
+            q.append(record)
+            self.enqueued += 1
+            n = len(q)
+        if self.worker is None:
+            self._start()
+        if n == self.config.batch_size:
+            self.wake.set()
+        if dropping and not self._dropping:
+            self._dropping = True
+            self._warn_drop("queue full (max_queue_size=%d); dropping the oldest records" % self.config.max_queue_size)
+
+    def _warn_drop(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last_drop_log >= 10.0:  # once per burst, not per event
+            self._last_drop_log = now
+            logger.warning(message)
+
+    def _start(self) -> None:
+        with self.cond:
+            if self.worker is not None or self.stopped:
+                return
+            try:
+                for lane in self.lanes:
+                    t = threading.Thread(target=lane.run, name="astrid-export-%s" % lane.name, daemon=True)
+                    lane.thread = t
+                    t.start()
+                w = threading.Thread(target=self._run, name="astrid-worker", daemon=True)
+                self.worker = w
+                w.start()
+            except RuntimeError:  # interpreter shutting down
+                self.worker = None
+                return
+            if self.config.install_atexit and not self._atexit_registered:
+                self._atexit_registered = True
+                atexit.register(_exit_flush, weakref.ref(self))
+
+    # ---------------------------------------------------------------- worker side
+
+    def _run(self) -> None:
+        cfg = self.config
+        while True:
+            timeout = max(0.0, self.next_collect - time.monotonic())
+            if len(self.queue) < cfg.batch_size and not self.stopping and self.flushed_gen >= self.flush_gen:
+                self.wake.wait(timeout)
+            self.wake.clear()
+            try:
+                self._cycle()
+            except Exception:  # the worker must survive anything
+                logger.debug("worker cycle failed", exc_info=True)
+            with self.cond:
+                if self.stopping and not self.queue:
+                    self.stopped = True
+                    self.cond.notify_all()
+                    return
+
+    def _cycle(self) -> None:
+        cfg = self.config
+        with self.cond:
+            gen = self.flush_gen
+        now = time.monotonic()
+        due = now >= self.next_collect
+        forced = gen > self.flushed_gen or self.stopping
+        while True:
+            with self.lock:
+                n = len(self.queue)
+                if n == 0 or (n < cfg.batch_size and not (due or forced)):
+                    break
+                take = min(n, cfg.batch_size)
+                records = [self.queue.popleft() for _ in range(take)]
+                self.taken += take
+            self._hand(records)
+        if due or forced:
+            self.next_collect = time.monotonic() + cfg.flush_interval
+            metrics: List[Record] = list(self.aggregator.collect())
+            if metrics:
+                for i in range(0, len(metrics), cfg.batch_size):
+                    self._hand(metrics[i : i + cfg.batch_size])
+        with self.cond:
+            if gen > self.flushed_gen:
+                self.flushed_gen = gen
+                self.flushed_no = self.handed_no
+            self.cond.notify_all()
+
+    def _hand(self, records: List[Record]) -> None:
+        prepared: List[Record] = []
+        for rec in records:
+            try:
+                out = self._prepare(rec)
+            except Exception:
+                self.prepare_errors += 1
+                logger.debug("dropping a record that could not be prepared", exc_info=True)
+                continue
+            if out is not None:
+                prepared.append(out)
+        with self.cond:
+            self.batch_no += 1
+            batch = Batch(prepared, self.resource, self.batch_no)
+            if prepared:
+                for lane in self.lanes:
+                    lane.submit(batch if len(self.lanes) == 1 else Batch(batch, self.resource, self.batch_no))
+            self.handed_no = self.batch_no
+            self.cond.notify_all()
+
+    def _prepare(self, rec: Record) -> Optional[Record]:
+        """Finalize, sample, sanitize, then the user's before_send hook (in that order)."""
+        finalize = getattr(rec, "finalize", None)
+        if finalize is not None:
+            finalize()
+        rate = self.config.sample_rate
+        if rate < 1.0 and rec.type in _SAMPLED_TYPES and random.random() >= rate:
+            self.sampled_out += 1
+            return None
+        if self.privacy is not None:
+            out = self.privacy.sanitize(rec)
+            if out is None:
+                self.filtered += 1
+                return None
+            rec = out
+        hook = self.config.before_send
+        if hook is not None:
+            try:
+                out = hook(rec)
+            except Exception:
+                # a broken hook must not let unfiltered data out, nor break the worker
+                self.prepare_errors += 1
+                logger.debug("before_send raised; record dropped", exc_info=True)
+                return None
+            if out is None:
+                self.filtered += 1
+                return None
+            if not isinstance(out, Record):
+                self.prepare_errors += 1
+                logger.debug("before_send returned %s, not a record; dropped", type(out).__name__)
+                return None
+            rec = out
+        return rec
+
+    def _note_loss(self, batch_no: int) -> None:
+        self.loss_events += 1
+        self.loss_no = max(self.loss_no, batch_no)
+
+    # ---------------------------------------------------------------- flush / shutdown
+
+    def _progress(self) -> int:
+        return min([lane.progress(self.handed_no) for lane in self.lanes] or [self.handed_no])
+
+    def flush(self, timeout: Optional[float]) -> bool:
+        """Export everything enqueued before the call; True when all of it was delivered in time."""
+        if self.worker is None or self.stopped:
+            return not self.queue and self.worker is None and self.aggregator_empty()
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        with self.cond:
+            self.flush_gen += 1
+            gen = self.flush_gen
+            losses = self.loss_events
+            dropped = self.dropped
+        self.wake.set()
+        with self.cond:
+            while not (self.flushed_gen >= gen and self._progress() >= self.flushed_no):
+                if self.stopped:
+                    break
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self.cond.wait(left if left is None or left < 0.5 else 0.5)
+            return self.loss_events == losses and self.dropped == dropped
+
+    def aggregator_empty(self) -> bool:
+        return len(self.aggregator) == 0
+
+    def shutdown(self, timeout: Optional[float]) -> bool:
+        """Flush within ``timeout`` then stop the threads. Idempotent; never blocks past the deadline."""
+        if timeout is None:
+            timeout = self.config.shutdown_timeout
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self.cond:
+            already = self.stopping
+            self.stopping = True
+        if already:
+            return self._wait_stopped(deadline)
+        if self.worker is None:
+            self.stopped = True
+            for lane in self.lanes:
+                _shutdown_backend(lane.backend, max(0.0, deadline - time.monotonic()))
+            return True
+        with self.cond:
+            self.abandon_at = deadline
+        ok = self.flush(max(0.0, deadline - time.monotonic()))
+        self.wake.set()
+        stopped = self._wait_stopped(deadline)
+        with self.cond:
+            self.cond.notify_all()
+        for lane in self.lanes:
+            if lane.thread is not None and lane.thread is not threading.current_thread():
+                lane.thread.join(max(0.0, deadline - time.monotonic()))
+            _shutdown_backend(lane.backend, max(0.0, deadline - time.monotonic()))
+        return ok and stopped
+
+    def _wait_stopped(self, deadline: float) -> bool:
+        with self.cond:
+            while not self.stopped:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cond.wait(left)
+            return True
+
+    # ---------------------------------------------------------------- stats / fork
+
+    def stats(self) -> Dict[str, Any]:
+        with self.cond:
+            lanes = {}
+            for lane in self.lanes:
+                c = lane.counters
+                lanes[lane.name] = {
+                    "sent": c.sent,
+                    "failed": c.failed,
+                    "dropped": c.dropped,
+                    "retries": c.retries,
+                    "rejected": c.rejected,
+                    "batches": c.batches,
+                    "pending": lane.pending_records,
+                    "breaker": lane.breaker.state,
+                    "failures_by_reason": dict(c.failures_by_reason),
+                }
+            values = list(lanes.values())
+            failures: Dict[str, int] = {}
+            for v in values:
+                for k, n in v["failures_by_reason"].items():
+                    failures[k] = failures.get(k, 0) + n
+            if self.dropped:
+                failures["queue_full"] = failures.get("queue_full", 0) + self.dropped
+            states = [v["breaker"] for v in values]
+            breaker = "open" if "open" in states else ("half_open" if "half_open" in states else "closed")
+            return {
+                "enqueued": self.enqueued,
+                "queued": len(self.queue) + sum(v["pending"] for v in values),
+                "sent": sum(v["sent"] for v in values),
+                "dropped": self.dropped + sum(v["dropped"] for v in values) + self.prepare_errors,
+                "failed": sum(v["failed"] for v in values),
+                "retries": sum(v["retries"] for v in values),
+                "rejected": sum(v["rejected"] for v in values),
+                "sampled_out": self.sampled_out,
+                "filtered": self.filtered,
+                "metric_series_dropped": self.aggregator.dropped,
+                "breaker": breaker,
+                "failures_by_reason": failures,
+                "backends": lanes,
+            }
+
+    def _after_fork_in_child(self) -> None:
+        """A forked child starts with a fresh queue and threads; the parent's records stay the parent's."""
+        self._init_state()
+        self.aggregator = MetricAggregator(self.config.max_metric_series, self.aggregator.bounds)
+        # multiprocessing children leave through os._exit, which skips atexit: flush from its finalizers
+        mp_util = sys.modules.get("multiprocessing.util")
+        if mp_util is not None and self.config.install_atexit:
+            try:
+                mp_util.Finalize(self, _exit_flush, args=(weakref.ref(self),), exitpriority=10)
+            except Exception:
+                pass
+        for backend in self.backends:
+            hook = getattr(backend, "after_fork", None)
+            if callable(hook):
+                try:
+                    hook()
+                except Exception:
+                    logger.debug("backend after_fork hook failed", exc_info=True)
+
+
+def _shutdown_backend(backend: Any, timeout: float) -> None:
+    try:
+        backend.shutdown(timeout)
+    except Exception:
+        logger.debug("backend shutdown failed", exc_info=True)
+
+
+def _exit_flush(ref: "weakref.ref[BatchProcessor]") -> None:
+    proc = ref()
+    if proc is not None and not proc.stopping:
+        try:
+            proc.shutdown(proc.config.shutdown_timeout)
+        except Exception:
+            pass
+
+
+_processors: "weakref.WeakSet[BatchProcessor]" = weakref.WeakSet()
+_fork_hook_installed = False
+
+
+def _register_fork_handler(proc: BatchProcessor) -> None:
+    global _fork_hook_installed
+    _processors.add(proc)
+    if not _fork_hook_installed and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_reinit_after_fork)
+        _fork_hook_installed = True
+
+
+def _reinit_after_fork() -> None:
+    for proc in list(_processors):
+        try:
+            proc._after_fork_in_child()
+        except Exception:
+            pass
+    random.seed()
