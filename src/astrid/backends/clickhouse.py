@@ -1,0 +1,381 @@
+"""ClickHouse backend: JSONEachRow INSERTs over ClickHouse's HTTP interface, into otel or events tables."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Set, Tuple
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from ..network import TransportError, check_endpoint, redact_url
+from ..records import Record, hex128
+from ..resilience import RETRYABLE_STATUSES, parse_retry_after
+from ..transport import HttpResponse, HttpTransport
+from . import BaseBackend, Batch, ExportResult
+from .clickhouse_schema import (
+    DEDUP_TOKEN_SINCE,
+    OTEL_ROW,
+    SCHEMAS,
+    RowContext,
+    Version,
+    check_identifier,
+    check_prefix,
+    check_ttl_days,
+    events_row,
+    otel_kind,
+    parse_version,
+    schema_ddl,
+    table_names,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..config import TelemetryConfig
+
+logger = logging.getLogger("astrid")
+
+DEFAULT_ENDPOINT = "http://localhost:8123"
+AUTH_MODES = ("headers", "basic")
+
+#: Error codes that say "try again later": overload, timeouts, replicas, keeper, memory.
+RETRYABLE_CODES = frozenset(
+    {
+        159,  # TIMEOUT_EXCEEDED
+        164,  # READONLY (a replica that lost its keeper session)
+        173,  # CANNOT_ALLOCATE_MEMORY
+        202,  # TOO_MANY_SIMULTANEOUS_QUERIES
+        203,  # NO_FREE_CONNECTION
+        209,  # SOCKET_TIMEOUT
+        210,  # NETWORK_ERROR
+        225,  # NO_ZOOKEEPER
+        236,  # ABORTED
+        241,  # MEMORY_LIMIT_EXCEEDED
+        242,  # TABLE_IS_READ_ONLY
+        252,  # TOO_MANY_PARTS
+        285,  # TOO_FEW_LIVE_REPLICAS
+        286,  # UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE
+        319,  # UNKNOWN_STATUS_OF_INSERT
+        394,  # QUERY_WAS_CANCELLED
+        425,  # SYSTEM_ERROR
+        439,  # CANNOT_SCHEDULE_TASK
+        999,  # KEEPER_EXCEPTION
+    }
+)
+#: The table or database is gone: recreate it (when create_schema) and try again.
+MISSING_CODES = frozenset({60, 81})
+_CODE = re.compile(r"Code:\s*(\d+)")
+
+
+def error_code(body: bytes) -> Optional[int]:
+    """The ``Code: N`` of a ClickHouse error body, if there is one."""
+    m = _CODE.search(body[:2000].decode("utf-8", "replace"))
+    return int(m.group(1)) if m else None
+
+
+def error_message(body: bytes, limit: int = 300) -> str:
+    """The first line of a ClickHouse error, without the ``e.what()`` noise of old servers."""
+    text = body[:4000].decode("utf-8", "replace").strip()
+    text = re.sub(r",?\s*e\.what\(\) = DB::Exception\s*$", "", text)
+    text = re.sub(r"\s+", " ", text)
+    return text[:limit]
+
+
+def classify(
+    status: int, body: bytes, headers: Mapping[str, str], retry_after_max: float = 60.0
+) -> ExportResult:
+    """Decide by status **and** error code: a bad row is permanent even when the server says 500."""
+    if 200 <= status < 300:
+        return ExportResult.success(status=status)
+    code = error_code(body)
+    why = f"clickhouse_{code}" if code is not None else f"clickhouse_http_{status}"
+    retry_after = parse_retry_after(headers.get("retry-after"), cap=retry_after_max)
+    if code is not None:
+        if code in RETRYABLE_CODES:
+            return ExportResult.retry(why, retry_after=retry_after, status=status)
+        return ExportResult.failure(why, status=status)
+    if status == 413:
+        return ExportResult.too_large(why, status=status)
+    if status in RETRYABLE_STATUSES:  # no ClickHouse code: a proxy or load balancer answered
+        return ExportResult.retry(why, retry_after=retry_after, status=status)
+    return ExportResult.failure(why, status=status)
+
+
+def dedup_token(records: List[Record]) -> str:
+    """Stable for the same rows across retries: a hash of the record ids in order."""
+    h = hashlib.sha256()
+    for r in records:
+        h.update(hex128(r.id).encode("ascii"))
+    return "astrid-" + h.hexdigest()[:40]
+
+
+class ClickHouseBackend(BaseBackend):
+    """Inserts batches into ClickHouse tables; the pipeline owns retries and the breaker."""
+
+    name = "clickhouse"
+
+    def __init__(
+        self,
+        config: TelemetryConfig,
+        endpoint: Optional[str] = None,
+        database: str = "default",
+        username: Optional[str] = None,
+        password: Optional[str] = None,
+        auth: str = "headers",
+        schema: str = "otel",
+        create_schema: bool = True,
+        table_prefix: str = "",
+        ttl_days: Optional[int] = None,
+        insert_settings: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        self.config = config
+        url = check_endpoint(endpoint or config.endpoint or DEFAULT_ENDPOINT, config.allow_insecure)
+        parts = urlsplit(url)
+        if parts.username is not None:
+            # credentials in the URL become the options, so exactly one auth scheme is sent
+            from urllib.parse import unquote
+
+            username = username if username is not None else unquote(parts.username)
+            if password is None and parts.password is not None:
+                password = unquote(parts.password)
+            netloc = parts.hostname or ""
+            if ":" in netloc:
+                netloc = f"[{netloc}]"
+            if parts.port:
+                netloc += f":{parts.port}"
+            parts = parts._replace(netloc=netloc)
+        self.base_url = urlunsplit(
+            (parts.scheme, parts.netloc, parts.path.rstrip("/") + "/", "", "")
+        )
+        self.database = check_identifier(database, "database")
+        if schema not in SCHEMAS:
+            allowed = ", ".join(map(repr, SCHEMAS))
+            raise ValueError(f"schema must be one of {allowed}; got {schema!r}")
+        self.schema = schema
+        if auth not in AUTH_MODES:
+            raise ValueError(
+                f"auth must be 'headers' (X-ClickHouse-User/Key) or 'basic'; got {auth!r}"
+            )
+        for opt, val in (("username", username), ("password", password)):
+            if val is not None and not isinstance(val, str):
+                raise TypeError(f"{opt} must be a string or None")
+        if not isinstance(create_schema, bool):
+            raise TypeError("create_schema must be True or False")
+        self.create_schema = create_schema
+        self.table_prefix = check_prefix(table_prefix)
+        self.ttl_days = check_ttl_days(ttl_days)
+        self.tables = table_names(schema, self.table_prefix)
+        for table in self.tables.values():
+            check_identifier(table, "table_prefix + table name")
+        self.insert_settings = _check_settings(insert_settings)
+        self._headers = self._auth_headers(username, password, auth, config.headers)
+        self._transport = HttpTransport(config)
+        self._lock = threading.Lock()
+        self._version: Optional[Version] = None
+        self._schema_ready = not create_schema
+
+    # ------------------------------------------------------------------ setup
+
+    @staticmethod
+    def _auth_headers(
+        username: Optional[str], password: Optional[str], auth: str, extra: Mapping[str, str]
+    ) -> Dict[str, str]:
+        headers = {"Content-Type": "application/x-ndjson; charset=utf-8"}
+        mine = username is not None or password is not None
+        drop = {"authorization", "x-clickhouse-user", "x-clickhouse-key"} if mine else set()
+        for k, v in extra.items():
+            if k.lower() not in drop:  # never two auth schemes in one request
+                headers[k] = v
+        if mine:
+            user = username if username is not None else "default"
+            if auth == "basic":
+                cred = f"{user}:{password or ''}".encode()
+                headers["Authorization"] = "Basic " + base64.b64encode(cred).decode("ascii")
+            else:
+                headers["X-ClickHouse-User"] = user
+                if password:
+                    headers["X-ClickHouse-Key"] = password
+        return headers
+
+    def _url(self, query: str, settings: Optional[Mapping[str, str]] = None) -> str:
+        params: Dict[str, str] = {"query": query}
+        params.update(settings or {})
+        url: str = self.base_url + "?" + urlencode(params)
+        return url
+
+    def _post(
+        self, query: str, body: bytes, deadline: float, settings: Optional[Mapping[str, str]] = None
+    ) -> HttpResponse:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TransportError("timeout", "export deadline passed")
+        return self._transport.post(self._url(query, settings), body, self._headers, remaining)
+
+    def _ensure_ready(self, deadline: float) -> Optional[ExportResult]:
+        """Learn the server version and create the tables, once. None when ready."""
+        with self._lock:
+            if self._version is None:
+                outcome = self._attempt("SELECT version()", b"", deadline)
+                if isinstance(outcome, ExportResult):
+                    return outcome
+                self._version = parse_version(outcome.body.decode("utf-8", "replace")) or (0, 0)
+                logger.debug("astrid: ClickHouse server version %s.%s", *self._version)
+            if self._schema_ready:
+                return None
+            for ddl in schema_ddl(
+                self.schema, self.database, self.table_prefix, self.ttl_days, self._version
+            ):
+                outcome = self._attempt(ddl, b"", deadline)
+                if isinstance(outcome, ExportResult):
+                    if outcome.retryable:
+                        return outcome
+                    # no CREATE right is fine when the tables exist; the INSERT will tell
+                    logger.warning(
+                        "astrid: creating ClickHouse tables in %s failed (%s); "
+                        "create them with `astrid schema clickhouse --schema %s`",
+                        self.database,
+                        outcome.reason,
+                        self.schema,
+                    )
+                    break
+            self._schema_ready = True
+            return None
+
+    def _attempt(
+        self, query: str, body: bytes, deadline: float, settings: Optional[Mapping[str, str]] = None
+    ) -> Any:
+        """The response on success, else the ExportResult that describes the failure."""
+        try:
+            resp = self._post(query, body, deadline, settings)
+        except TransportError as exc:
+            logger.debug("astrid: ClickHouse at %s unreachable: %s", redact_url(self.base_url), exc)
+            return ExportResult.retry(exc.reason)
+        if 200 <= resp.status < 300:
+            return resp
+        result = classify(resp.status, resp.body, resp.headers, self.config.retry_after_max)
+        log = logger.debug if result.retryable else logger.warning
+        log(
+            "astrid: ClickHouse refused %s (HTTP %d%s): %s",
+            query.split(" FORMAT ")[0][:80]
+            if query.startswith("INSERT")
+            else query.split("(")[0][:80],
+            resp.status,
+            ", will retry" if result.retryable else "",
+            error_message(resp.body) or "no error text",
+        )
+        return result
+
+    # ------------------------------------------------------------------ export
+
+    def _groups(self, batch: Batch) -> List[Tuple[str, List[Record]]]:
+        if self.schema == "events":
+            return [("events", list(batch))] if batch else []
+        groups: Dict[str, List[Record]] = {}
+        for record in batch:
+            kind = otel_kind(record)
+            if kind is None:
+                logger.debug("astrid: ClickHouse otel schema has no table for %r; dropped", record)
+                continue
+            groups.setdefault(kind, []).append(record)
+        return list(groups.items())
+
+    def _body(self, kind: str, records: List[Record], ctx: RowContext) -> bytes:
+        to_row = events_row if kind == "events" else OTEL_ROW[kind]
+        lines = [
+            json.dumps(to_row(r, ctx), ensure_ascii=False, separators=(",", ":")) for r in records
+        ]
+        return ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass")
+
+    def _insert_settings(self, records: List[Record]) -> Dict[str, str]:
+        settings: Dict[str, str] = {}
+        if self._version is not None and self._version >= DEDUP_TOKEN_SINCE:
+            settings["insert_deduplication_token"] = dedup_token(records)
+        settings.update(self.insert_settings)
+        return settings
+
+    def export(self, batch: Batch, timeout: float) -> ExportResult:
+        try:
+            return self._export(batch, timeout)
+        except Exception as exc:  # a bug here must not take the worker down
+            logger.warning("astrid: ClickHouse export failed unexpectedly: %s", type(exc).__name__)
+            logger.debug("astrid: ClickHouse export error", exc_info=True)
+            return ExportResult.failure("clickhouse_internal_error")
+
+    def _export(self, batch: Batch, timeout: float) -> ExportResult:
+        deadline = time.monotonic() + max(0.001, timeout)
+        if not batch:
+            return ExportResult.success()
+        not_ready = self._ensure_ready(deadline)
+        if not_ready is not None:
+            return not_ready
+        ctx = RowContext(batch.resource.attributes)
+        groups = self._groups(batch)
+        done: Set[int] = set()  # ids of records delivered or refused for good
+        delivered = rejected = 0
+        last_failure: Optional[ExportResult] = None
+        for kind, records in groups:
+            table = self.tables[kind]
+            query = f"INSERT INTO `{self.database}`.`{table}` FORMAT JSONEachRow"
+            body = self._body(kind, records, ctx)
+            outcome = self._attempt(query, body, deadline, self._insert_settings(records))
+            if not isinstance(outcome, ExportResult):
+                done.update(id(r) for r in records)
+                delivered += len(records)
+                continue
+            if (
+                outcome.status is not None
+                and error_code_of(outcome) in MISSING_CODES
+                and self.create_schema
+            ):
+                with self._lock:
+                    self._schema_ready = (
+                        False  # the table was dropped under us: recreate, then retry
+                    )
+                outcome = ExportResult.retry(outcome.reason, status=outcome.status)
+            if outcome.retryable:
+                # retries resend only what has not landed; the rest of this batch waits too
+                undelivered = [r for r in batch if id(r) not in done]
+                if rejected:
+                    logger.warning("astrid: ClickHouse rejected %d record(s) for good", rejected)
+                batch[:] = undelivered
+                return outcome
+            done.update(id(r) for r in records)
+            rejected += len(records)
+            last_failure = outcome
+        if rejected and not delivered:
+            return last_failure or ExportResult.failure("clickhouse_rejected")
+        return ExportResult.success(rejected=rejected)
+
+    def shutdown(self, timeout: float) -> None:
+        self._transport.close()
+
+
+def error_code_of(result: ExportResult) -> Optional[int]:
+    m = re.match(r"clickhouse_(\d+)$", result.reason or "")
+    return int(m.group(1)) if m else None
+
+
+_SETTING = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+def _check_settings(settings: Optional[Mapping[str, Any]]) -> Dict[str, str]:
+    if settings is None:
+        return {}
+    if not isinstance(settings, Mapping):
+        raise TypeError("insert_settings must be a mapping of ClickHouse setting names to values")
+    out: Dict[str, str] = {}
+    for k, v in settings.items():
+        if not isinstance(k, str) or not _SETTING.match(k) or k == "query":
+            raise ValueError(f"insert_settings: {k!r} is not a ClickHouse setting name")
+        if isinstance(v, bool):
+            v = int(v)
+        if not isinstance(v, (str, int, float)):
+            raise TypeError(f"insert_settings[{k!r}] must be a string or a number")
+        out[k] = str(v)
+    return out
+
+
+__all__ = ["ClickHouseBackend", "classify", "dedup_token", "schema_ddl"]
