@@ -1,0 +1,376 @@
+"""Value-level PII detectors: the patterns, their validators and the one-pass text scrubber."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Callable, Dict, List, Optional, Tuple
+
+# Every pattern below is written for bounded backtracking: runs have an upper bound, each
+# pattern starts with a negative look-behind on its own leading character class (so inside a
+# long run only the first position does any work), and repeated groups start with a fixed
+# separator so a string can be split into groups in one way only. That keeps a scan linear in
+# the length of the text even on adversarial input.
+
+#: Detector kinds, in the order they run. Earlier detectors win over later ones.
+KINDS: Tuple[str, ...] = (
+    "private_key",
+    "url_credentials",
+    "url_secret",
+    "jwt",
+    "auth_header",
+    "api_key",
+    "secret",
+    "email",
+    "iban",
+    "card",
+    "ssn",
+    "phone",
+    "ip",
+    "home_path",
+)
+
+ACTIONS: Tuple[str, ...] = ("redact", "hash", "mask", "drop", "off")
+
+# Our own placeholders must never be matched again: that keeps sanitizing idempotent.
+_NOT_PLACEHOLDER = r"(?!\[(?:REDACTED|HASHED|MASKED):)"
+_PLACEHOLDER_RE = re.compile(r"\[(?:REDACTED|HASHED|MASKED):[a-z_]+(?::[0-9A-Za-z]+)?\]")
+
+_PRIVATE_KEY = re.compile(
+    r"(?P<v>-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY[ A-Z]{0,10}-----"
+    r"(?:[^-]|-(?!----)){0,16384}"
+    r"(?:-----END[ A-Z0-9]{0,40}PRIVATE KEY[ A-Z]{0,10}-----)?)"
+)
+
+_URL_CREDENTIALS = re.compile(r"://(?P<v>[^\s/?#@:\[\]]{0,128}:[^\s/?#@\[\]]{1,256})@")
+
+_URL_SECRET_NAMES = (
+    "access_token|refresh_token|id_token|auth_token|private_token|token|api_key|apikey|api-key|"
+    "key|password|passwd|pwd|secret|client_secret|sig|signature|session|sessionid|session_id|"
+    "jwt|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|"
+    "x-goog-credential"
+)
+_URL_SECRET = re.compile(
+    r"[?&;](?i:" + _URL_SECRET_NAMES + r")=" + _NOT_PLACEHOLDER + r"(?P<v>[^&#\s\"'<>]{1,2048})"
+)
+
+_JWT = re.compile(
+    r"(?<![A-Za-z0-9_-])(?P<v>eyJ[A-Za-z0-9_-]{5,8192}\.eyJ[A-Za-z0-9_-]{2,16384}"
+    r"\.[A-Za-z0-9_-]{0,8192})(?![A-Za-z0-9_-])"
+)
+
+_AUTH_HEADER = re.compile(
+    r"(?<![A-Za-z0-9])(?i:bearer|basic)[ \t]{1,4}(?P<v>[A-Za-z0-9._~+/-]{8,4096}={0,3})"
+    r"(?![A-Za-z0-9._~+/=-])"
+)
+
+_API_KEY = re.compile(
+    r"(?<![A-Za-z0-9_-])(?P<v>"
+    r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}"
+    r"|gh[pousr]_[A-Za-z0-9]{30,255}"
+    r"|github_pat_[A-Za-z0-9_]{20,255}"
+    r"|xox[abposre]-[A-Za-z0-9-]{10,250}"
+    r"|[sr]k_(?:live|test)_[A-Za-z0-9]{10,247}"
+    r"|AIza[0-9A-Za-z_-]{35}"
+    r"|sk-[A-Za-z0-9_-]{20,250}"
+    r")(?![A-Za-z0-9_-])"
+    # an AWS secret access key is only recognisable next to a hint that names it
+    r"|(?<![A-Za-z0-9])(?i:aws)[A-Za-z0-9_.-]{0,32}?(?i:secret|key)[A-Za-z0-9_.-]{0,20}?"
+    r"[\"']?[ \t]{0,3}[:=][ \t]{0,3}[\"']?(?P<v2>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"
+)
+
+_SECRET_WORDS = (
+    r"password|passwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key|"
+    r"private[_-]?key|credentials?|session[_-]?id"
+)
+_SECRET = re.compile(
+    r"(?<![A-Za-z0-9])[A-Za-z0-9_.-]{0,32}?(?i:" + _SECRET_WORDS + r")"
+    r"(?P<sep>[\"']?[ \t]{0,3}[:=][ \t]{0,3})" + _NOT_PLACEHOLDER + r"(?:\"(?P<v1>[^\"\n]{1,256})\""
+    r"|'(?P<v2>[^'\n]{1,256})'|(?P<v>[^\s\"',;&<>(){}\[\]]{1,256}))"
+)
+
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+-])(?P<v>[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}"
+    r"(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24})(?![A-Za-z0-9-]|\.[A-Za-z0-9])"
+)
+
+_IBAN = re.compile(
+    r"(?<![A-Za-z0-9])(?P<v>[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)"
+    r"(?![A-Za-z0-9])"
+)
+
+_CARD = re.compile(
+    r"(?<![A-Za-z0-9_-])(?P<v>[2-6]\d{12,18}"
+    r"|[2-6]\d{3}(?P<s1>[ -])\d{4}(?P=s1)\d{4}(?P=s1)\d{1,7}"
+    r"|3\d{3}(?P<s2>[ -])\d{6}(?P=s2)\d{4,5})(?![A-Za-z0-9_])"
+)
+
+_SSN = re.compile(
+    r"(?<![A-Za-z0-9_-])(?P<v>(?!000|666|9\d\d)\d{3}(?P<s>[- ])(?!00)\d{2}(?P=s)(?!0000)\d{4})"
+    r"(?![A-Za-z0-9_-])"
+)
+
+_PHONE = re.compile(
+    r"(?<![A-Za-z0-9_+])(?P<v>"
+    # international: compact E.164, or country code then groups with separators
+    r"\+[1-9]\d{6,14}(?!\d)"
+    r"|\+[1-9]\d{0,3}(?:[ .-]?\(\d{1,5}\))?[ .-]?\d{1,6}(?:[ .-]\d{1,6}){0,6}(?!\d)"
+    # North American: (555) 123-4567, 555-123-4567, 555.123.4567, 1-555-123-4567
+    r"|(?<![.-])(?:1[ .-])?(?:\([2-9]\d{2}\)[ ]?|[2-9]\d{2}[ .-])\d{3}[ .-]\d{4}(?![\d]|[.-]\d)"
+    # national with a trunk 0: 020 7946 0958, 06 12 34 56 78, 030-1234567
+    r"|(?<![.-])0\d{1,4}(?:[ .-]\d{2,8}){1,4}(?!\d|[.-]\d)"
+    r")"
+)
+
+_IPV4 = re.compile(
+    r"(?<![A-Za-z0-9_.])(?P<v>(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
+    r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d))(?![A-Za-z0-9_]|\.\d)"
+)
+_IPV6 = re.compile(
+    r"(?<![A-Za-z0-9_:.])(?P<v>[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}"
+    r"(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?)(?![A-Za-z0-9_:]|\.[A-Za-z0-9])"
+)
+
+_HOME_END = r"(?=[/\\\s\"'<>:|,;)\]]|$)"
+_HOME = re.compile(
+    r"(?<![A-Za-z0-9_.~-])(?P<v>/(?:home|Users)/[^/\\\s\"'<>:|*?]{1,64})"
+    + _HOME_END
+    + r"|(?<![A-Za-z0-9_])(?P<v2>[A-Za-z]:(?:\\{1,2}|/)(?i:users)(?:\\{1,2}|/)"
+    r"[^/\\\s\"'<>:|*?]{1,64})" + _HOME_END
+)
+_SHARED_HOMES = frozenset({"shared", "public", "default", "default user", "all users"})
+
+# The pre-scan: every detector's match contains one of these literals or a run of seven
+# digit-like characters. Each pattern starts with a literal or one character class, so the
+# regex engine skips ahead in C over characters that cannot start a match: a clean string,
+# the common case, costs two fast searches.
+_TRIGGER = re.compile(
+    r"@|=|:|-----BEGIN|eyJ|Bearer|bearer|BEARER|Basic|basic|BASIC|AKIA|ASIA|ABIA|ACCA|ghp_|gho_"
+    r"|ghs_|ghu_|ghr_|github_pat_|xox|sk_|rk_|AIza|sk-|/home/|/Users/"
+)
+_TRIGGER_DIGITS = re.compile(r"\d[\d \t().-]{5,}\d")
+
+_FILE_EXTENSIONS = frozenset(
+    [
+        "png",
+        "jpg",
+        "jpeg",
+        "gif",
+        "svg",
+        "webp",
+        "ico",
+        "bmp",
+        "css",
+        "js",
+        "mjs",
+        "ts",
+        "tsx",
+        "jsx",
+        "map",
+        "json",
+        "txt",
+        "py",
+        "md",
+        "html",
+        "htm",
+        "xml",
+        "yaml",
+        "yml",
+        "toml",
+        "lock",
+        "whl",
+    ]
+)
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn checksum of a digit string (payment cards)."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def iban_ok(text: str) -> bool:
+    """Length and the ISO 13616 mod-97 check of an IBAN (spaces ignored)."""
+    s = text.replace(" ", "")
+    if not 15 <= len(s) <= 34:
+        return False
+    rearranged = s[4:] + s[:4]
+    try:
+        number = int("".join(str(int(ch, 36)) for ch in rearranged))
+    except ValueError:
+        return False
+    return number % 97 == 1
+
+
+def _card_ok(v: str, m: re.Match[str]) -> bool:
+    digits = v.replace(" ", "").replace("-", "")
+    return 13 <= len(digits) <= 19 and luhn_ok(digits)
+
+
+def _phone_ok(v: str, m: re.Match[str]) -> bool:
+    n = sum(1 for ch in v if ch.isdigit())
+    if v.startswith("+"):
+        return 8 <= n <= 15
+    if v.startswith("0"):
+        return 9 <= n <= 12
+    return True
+
+
+def _email_ok(v: str, m: re.Match[str]) -> bool:
+    return v.rsplit(".", 1)[-1].lower() not in _FILE_EXTENSIONS
+
+
+def _ipv4_ok(v: str, m: re.Match[str]) -> bool:
+    return not (v.startswith("127.") or v in ("0.0.0.0", "255.255.255.255"))
+
+
+def _ipv6_ok(v: str, m: re.Match[str]) -> bool:
+    if v.count(":") < 2:
+        return False
+    try:
+        addr = ipaddress.IPv6Address(v)
+    except ValueError:
+        return False
+    return not (addr.is_loopback or addr.is_unspecified)
+
+
+def _secretish(v: str, m: re.Match[str]) -> bool:
+    """A word after ``Bearer``/``Basic`` is a credential only if it does not look like prose."""
+    return any(ch.isdigit() or ch in "+/=._~-" for ch in v) or any(ch.isupper() for ch in v[1:])
+
+
+def _home_ok(v: str, m: re.Match[str]) -> bool:
+    name = re.split(r"[\\/]+", v.rstrip("\\/"))[-1]
+    return name.lower() not in _SHARED_HOMES
+
+
+def _secret_ok(v: str, m: re.Match[str]) -> bool:
+    # "Invalid token: expired" is prose; "token: s3cr3t" and "password: correcthorsebatterystaple"
+    # are not. An unquoted value after ':' therefore must not read as one short word.
+    if m.group("v") is None or "=" in m.group("sep"):
+        return True
+    return len(v) >= 16 or not v.isalpha()
+
+
+def _iban_ok(v: str, m: re.Match[str]) -> bool:
+    return iban_ok(v)
+
+
+Validator = Optional[Callable[[str, "re.Match[str]"], bool]]
+
+#: kind -> list of (pattern, validator); the value is the group named v (or v1/v2).
+DETECTORS: Dict[str, List[Tuple[re.Pattern[str], Validator]]] = {
+    "private_key": [(_PRIVATE_KEY, None)],
+    "url_credentials": [(_URL_CREDENTIALS, None)],
+    "url_secret": [(_URL_SECRET, None)],
+    "jwt": [(_JWT, None)],
+    "auth_header": [(_AUTH_HEADER, _secretish)],
+    "api_key": [(_API_KEY, None)],
+    "secret": [(_SECRET, _secret_ok)],
+    "email": [(_EMAIL, _email_ok)],
+    "iban": [(_IBAN, _iban_ok)],
+    "card": [(_CARD, _card_ok)],
+    "ssn": [(_SSN, None)],
+    "phone": [(_PHONE, _phone_ok)],
+    "ip": [(_IPV4, _ipv4_ok), (_IPV6, _ipv6_ok)],
+    "home_path": [(_HOME, _home_ok)],
+}
+
+_VALUE_GROUPS = ("v", "v1", "v2")
+
+
+def may_contain_pii(text: str) -> bool:
+    """The cheap pre-scan: False means no detector can match ``text``."""
+    return len(text) >= 6 and (
+        _TRIGGER.search(text) is not None or _TRIGGER_DIGITS.search(text) is not None
+    )
+
+
+def is_placeholder(text: str) -> bool:
+    return _PLACEHOLDER_RE.fullmatch(text) is not None
+
+
+class Replacer:
+    """Turns a found value into its replacement for one kind and action."""
+
+    __slots__ = ("hasher",)
+
+    def __init__(self, hasher: Callable[[str], str]) -> None:
+        self.hasher = hasher
+
+    def replace(self, kind: str, action: str, value: str) -> str:
+        if action == "hash":
+            return f"[HASHED:{kind}:{self.hasher(value)}]"
+        if action == "mask":
+            tail = "".join(ch for ch in value if ch.isalnum())[-4:]
+            return f"[MASKED:{kind}:{tail}]"
+        if kind == "home_path":
+            return "~"
+        return f"[REDACTED:{kind}]"
+
+
+def scrub_text(
+    text: str,
+    actions: Dict[str, str],
+    replacer: Replacer,
+    found: Optional[Dict[str, int]] = None,
+) -> Tuple[str, bool]:
+    """Replace every detected value in ``text``.
+
+    Returns the new text and whether a detector whose action is ``drop`` matched. ``found``
+    (kind -> count) is updated with what was replaced; it never holds the values themselves.
+    """
+    drop = False
+    for kind in KINDS:
+        action = actions.get(kind, "redact")
+        if action == "off":
+            continue
+        for pattern, validator in DETECTORS[kind]:
+            sub = _Substitution(kind, action, validator, replacer)
+            text = pattern.sub(sub, text)
+            if sub.hits:
+                if found is not None:
+                    found[kind] = found.get(kind, 0) + sub.hits
+                if action == "drop":
+                    drop = True
+    return text, drop
+
+
+class _Substitution:
+    """The re.sub callback of one detector: validate, then replace only the value group."""
+
+    __slots__ = ("kind", "action", "validator", "replacer", "hits")
+
+    def __init__(self, kind: str, action: str, validator: Validator, replacer: Replacer) -> None:
+        self.kind = kind
+        # text cannot be dropped here; the caller drops the attribute that holds it
+        self.action = "redact" if action == "drop" else action
+        self.validator = validator
+        self.replacer = replacer
+        self.hits = 0
+
+    def __call__(self, m: re.Match[str]) -> str:
+        groups = m.groupdict()
+        for g in _VALUE_GROUPS:
+            if groups.get(g) is not None:
+                break
+        else:  # pragma: no cover - every pattern has a value group
+            return m.group(0)
+        start, end = m.span(g)
+        value = m.string[start:end]
+        if self.validator is not None and not self.validator(value, m):
+            return m.group(0)
+        self.hits += 1
+        s = m.string
+        return (
+            s[m.start() : start]
+            + self.replacer.replace(self.kind, self.action, value)
+            + s[end : m.end()]
+        )
