@@ -57,7 +57,7 @@ class Inspector:
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.2},
+                kwargs={"poll_interval": 0.05},
                 name="astrid-inspector",
                 daemon=True,
             )

@@ -13,10 +13,11 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 from .otlp_decode import DecodeError, decode_proto
 from .otlp_json import decode_json
 
-#: What the privacy engine leaves in place of a value it removed: ``[REDACTED:email]``.
-REDACTED = re.compile(r"\[REDACTED:([A-Za-z0-9_.\-]{1,40})\]")
-#: What a keyed hash of a user id looks like once sanitized (``hmac:…``/``sha256:…`` + hex).
-HASHED = re.compile(r"^(?:hmac|sha256|hash)[:_-][0-9a-f]{16,128}$")
+#: What the privacy engine leaves in place of a value: ``[REDACTED:email]``,
+#: ``[HASHED:email:3f2a…]`` or ``[MASKED:card:1111]``.
+PLACEHOLDER = re.compile(r"\[(REDACTED|HASHED|MASKED):([a-z_]{1,40})(?::[0-9A-Za-z]{0,64})?\]")
+#: A value whose key names an identifier (``user_id``, ``email``…): ``hash:`` + 32 hex digits.
+HASHED_KEY = re.compile(r"^hash:[0-9a-f]{32}$")
 
 RECORD_TYPES = ("event", "span", "metric", "log", "error")
 
@@ -50,7 +51,7 @@ def decompress(body: bytes, encoding: str, limit: int) -> bytes:
 
 def _span_type(item: Dict[str, Any]) -> str:
     attrs = item["attributes"]
-    declared = attrs.get("astrid.record.type") or attrs.get("astrid.type")
+    declared = attrs.get("astrid.record.type")
     if declared in RECORD_TYPES:
         return str(declared)
     # The SDK sends events as zero-length spans; a real span lasts and may hold span events.
@@ -61,6 +62,9 @@ def _span_type(item: Dict[str, Any]) -> str:
 
 def _log_type(item: Dict[str, Any]) -> str:
     attrs = item["attributes"]
+    declared = attrs.get("astrid.record.type")
+    if declared in RECORD_TYPES:
+        return str(declared)
     if "exception.type" in attrs or "exception.message" in attrs:
         return "error"
     if item.get("event_name") or "event.name" in attrs:
@@ -206,8 +210,8 @@ def redactions(record: Dict[str, Any]) -> Counter[str]:
     seen: Counter[str] = Counter()
     parts = [record.get("attributes"), record.get("body"), record.get("events")]
     for text in _strings(parts):
-        for kind in REDACTED.findall(text):
-            seen[kind.lower()] += 1
-        if HASHED.match(text):
-            seen["hashed"] += 1
+        for action, kind in PLACEHOLDER.findall(text):
+            seen[kind if action == "REDACTED" else f"{kind} ({action.lower()})"] += 1
+        if HASHED_KEY.match(text):
+            seen["identifier (hashed)"] += 1
     return seen
