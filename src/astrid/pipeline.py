@@ -329,6 +329,9 @@ class BatchProcessor:
                 logger.debug("worker cycle failed", exc_info=True)
             with self.cond:
                 if self.stopping and not self.queue:
+                    # everything was drained and handed to the lanes: that answers every flush
+                    self.flushed_gen = self.flush_gen
+                    self.flushed_no = self.handed_no
                     self.stopped = True
                     self.cond.notify_all()
                     return
@@ -437,8 +440,6 @@ class BatchProcessor:
         self.wake.set()
         with self.cond:
             while not (self.flushed_gen >= gen and self._progress() >= self.flushed_no):
-                if self.stopped:
-                    break
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
@@ -532,11 +533,13 @@ class BatchProcessor:
         """A forked child starts with a fresh queue and threads; the parent's records stay the parent's."""
         self._init_state()
         self.aggregator = MetricAggregator(self.config.max_metric_series, self.aggregator.bounds)
-        # multiprocessing children leave through os._exit, which skips atexit: flush from its finalizers
+        # multiprocessing children leave through os._exit, which skips atexit: flush from its
+        # finalizers. Process._bootstrap clears the finalizers after the fork, then runs the
+        # after-fork registry, so the finalizer is registered from there.
         mp_util = sys.modules.get("multiprocessing.util")
         if mp_util is not None and self.config.install_atexit:
             try:
-                mp_util.Finalize(self, _exit_flush, args=(weakref.ref(self),), exitpriority=10)
+                mp_util.register_after_fork(self, _register_mp_finalizer)
             except Exception:
                 pass
         for backend in self.backends:
@@ -546,6 +549,12 @@ class BatchProcessor:
                     hook()
                 except Exception:
                     logger.debug("backend after_fork hook failed", exc_info=True)
+
+
+def _register_mp_finalizer(proc: BatchProcessor) -> None:
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is not None:
+        mp_util.Finalize(proc, _exit_flush, args=(weakref.ref(proc),), exitpriority=10)
 
 
 def _shutdown_backend(backend: Any, timeout: float) -> None:

@@ -1,0 +1,439 @@
+"""TelemetryClient: the public API, argument checks, spans, module-level helpers, fail-safety."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sys
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import astrid
+from astrid.backends.memory import MemoryBackend
+
+
+@pytest.fixture
+def mem():
+    return MemoryBackend()
+
+
+@pytest.fixture
+def client(mem):
+    c = astrid.TelemetryClient("test-app", version="1.2.3", backend=mem, enabled=True, flush_interval=0.05)
+    yield c
+    c.shutdown(2)
+
+
+def test_track_event_reaches_the_backend_with_attributes(client, mem):
+    client.track_event("user.login", {"method": "sso", "n": 3})
+    assert client.flush(5)
+    (ev,) = mem.events
+    assert ev.name == "user.login"
+    assert ev.attributes == {"method": "sso", "n": 3}
+    assert ev.id and ev.time_ns > 0
+
+
+def test_attributes_are_copied_at_call_time(client, mem):
+    attrs = {"a": 1}
+    client.track_event("e", attrs)
+    attrs["a"] = 2
+    client.flush(5)
+    assert mem.events[0].attributes == {"a": 1}
+
+
+def test_every_record_has_a_unique_id(client, mem):
+    for i in range(500):
+        client.track_event("e", {"i": i})
+        client.track_log("l")
+    client.flush(5)
+    ids = [r.id for r in mem.records]
+    assert len(ids) == 1000 == len(set(ids))
+
+
+def test_resource_follows_semantic_conventions_and_collects_no_host_identity(client, mem):
+    client.track_event("e")
+    client.flush(5)
+    attrs = mem.resource.attributes
+    assert attrs["service.name"] == "test-app"
+    assert attrs["service.version"] == "1.2.3"
+    assert attrs["telemetry.sdk.name"] == "astrid"
+    assert attrs["telemetry.sdk.language"] == "python"
+    assert attrs["telemetry.sdk.version"] == astrid.__version__
+    for key in ("process.runtime.name", "process.runtime.version", "os.type", "host.arch"):
+        assert attrs[key]
+    for key in ("host.name", "host.ip", "user.name", "process.owner", "process.pid"):
+        assert key not in attrs
+
+
+def test_resource_merges_otel_variables_and_constructor_attributes(mem):
+    env = {"OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=prod,team=a%20b,service.name=x",
+           "OTEL_SERVICE_NAME": "checkout"}
+    c = astrid.TelemetryClient("app", backend=mem, enabled=True, env=env,
+                               resource_attributes={"team": "core"})
+    c.track_event("e")
+    c.flush(5)
+    attrs = mem.resource.attributes
+    assert attrs["deployment.environment"] == "prod"
+    assert attrs["service.name"] == "checkout"
+    assert attrs["team"] == "core"
+    c.shutdown(1)
+
+
+@pytest.mark.parametrize(
+    "level, number, text",
+    [("debug", 5, "DEBUG"), ("info", 9, "INFO"), ("warning", 13, "WARN"), ("error", 17, "ERROR"),
+     ("critical", 21, "FATAL"), ("WARNING", 13, "WARN")],
+)
+def test_log_levels_map_to_otel_severity(client, mem, level, number, text):
+    client.track_log("cache warmed", level=level, attributes={"k": "v"})
+    client.flush(5)
+    (log,) = mem.logs
+    assert (log.severity_number, log.severity_text, log.body) == (number, text, "cache warmed")
+
+
+def test_track_error_records_exception_attributes(client, mem):
+    try:
+        raise KeyError("missing")
+    except KeyError as exc:
+        client.track_error(exc, {"where": "import"})
+    client.flush(5)
+    (err,) = mem.errors
+    assert err.attributes["exception.type"] == "KeyError"
+    assert "missing" in err.attributes["exception.message"]
+    assert "Traceback" in err.attributes["exception.stacktrace"]
+    assert err.attributes["where"] == "import"
+    assert err.severity_number == 17
+
+
+def test_track_error_without_argument_uses_the_current_exception(client, mem):
+    try:
+        int("x")
+    except ValueError:
+        client.track_error()
+    client.track_error()  # nothing current: counted as invalid, not raised
+    client.flush(5)
+    assert [e.attributes["exception.type"] for e in mem.errors] == ["ValueError"]
+    assert client.stats()["invalid"] == 1
+
+
+def test_spans_nest_through_contextvars_and_time_the_block(client, mem):
+    with client.span("outer", {"items": 3}) as outer:
+        with client.span("inner") as inner:
+            inner.set_attribute("k", "v")
+            client.track_event("inside")
+            client.track_log("log inside")
+    client.flush(5)
+    spans = {s.name: s for s in mem.spans}
+    o, i = spans["outer"], spans["inner"]
+    assert i.trace_id == o.trace_id and i.parent_span_id == o.span_id and not o.parent_span_id
+    assert o.end_ns >= i.end_ns >= i.start_ns >= o.start_ns
+    assert i.attributes == {"k": "v"} and o.attributes == {"items": 3}
+    (ev,) = mem.events
+    assert ev.trace_id == o.trace_id and ev.parent_span_id == i.span_id
+    (log,) = mem.logs
+    assert log.span_id == i.span_id
+    assert outer.trace_id == o.trace_id
+
+
+def test_span_marks_error_and_lets_the_exception_propagate(client, mem):
+    with pytest.raises(ZeroDivisionError):
+        with client.span("boom"):
+            1 / 0
+    client.flush(5)
+    (s,) = mem.spans
+    assert s.status == "error"
+    assert s.events[0].name == "exception"
+    assert s.events[0].attributes["exception.type"] == "ZeroDivisionError"
+
+
+def test_timed_decorator_wraps_sync_and_async_functions(client, mem):
+    @client.timed("work")
+    def work(x):
+        return x * 2
+
+    @client.timed()
+    async def awork(x):
+        await asyncio.sleep(0)
+        return x + 1
+
+    assert work(2) == 4
+    assert asyncio.run(awork(1)) == 2
+    with pytest.raises(ValueError):
+        client.timed("bad")(lambda: int("x"))()
+    client.flush(5)
+    names = sorted(s.name for s in mem.spans)
+    assert names[0] == "bad" and names[2] == "work" and names[1].endswith("awork")
+
+
+def test_async_tasks_keep_their_own_parent_span(client, mem):
+    async def task(n):
+        with client.span("task-%d" % n):
+            await asyncio.sleep(0.01)
+            client.track_event("in-task-%d" % n)
+
+    async def main():
+        with client.span("root"):
+            await asyncio.gather(task(1), task(2))
+
+    asyncio.run(main())
+    client.flush(5)
+    spans = {s.name: s for s in mem.spans}
+    for n in (1, 2):
+        ev = next(e for e in mem.events if e.name == "in-task-%d" % n)
+        assert ev.parent_span_id == spans["task-%d" % n].span_id
+        assert spans["task-%d" % n].parent_span_id == spans["root"].span_id
+
+
+def test_events_are_sampled_but_logs_and_errors_are_not(mem):
+    c = astrid.TelemetryClient("s", backend=mem, enabled=True, sample_rate=0.0)
+    for _ in range(50):
+        c.track_event("e")
+        c.track_log("l")
+    c.track_error(ValueError("x"))
+    c.flush(5)
+    assert not mem.events and len(mem.logs) == 50 and len(mem.errors) == 1
+    assert c.stats()["sampled_out"] == 50
+    c.shutdown(1)
+
+
+def test_before_send_can_drop_or_change_records(mem):
+    def hook(rec):
+        if rec.name == "secret":
+            return None
+        rec.attributes["seen"] = True
+        return rec
+
+    c = astrid.TelemetryClient("s", backend=mem, enabled=True, before_send=hook)
+    c.track_event("secret")
+    c.track_event("public")
+    c.flush(5)
+    assert [(e.name, e.attributes) for e in mem.events] == [("public", {"seen": True})]
+    c.shutdown(1)
+
+
+def test_a_raising_before_send_drops_the_record_and_never_raises(mem):
+    c = astrid.TelemetryClient("s", backend=mem, enabled=True, before_send=lambda r: 1 / 0)
+    c.track_event("e")
+    assert c.flush(5) in (True, False)
+    assert not mem.records and c.stats()["dropped"] >= 1
+    c.shutdown(1)
+
+
+def test_metrics_aggregate_per_name_and_attributes(client, mem):
+    for _ in range(10_000):
+        client.track_metric("jobs.done", 1, attributes={"queue": "a"})
+    client.track_metric("jobs.done", 5, attributes={"queue": "b"})
+    client.track_metric("temp", 20.5, metric_type="gauge")
+    client.track_metric("temp", 21.5, metric_type="gauge")
+    for v in (1, 7, 30, 30000):
+        client.track_metric("latency", v, metric_type="histogram", unit="ms")
+    client.flush(5)
+    points = {(m.name, tuple(sorted(m.attributes.items()))): m for m in mem.metrics}
+    assert len(points) == 4
+    assert points[("jobs.done", (("queue", "a"),))].value == 10_000
+    assert points[("jobs.done", (("queue", "b"),))].value == 5
+    assert points[("temp", ())].value == 21.5
+    h = points[("latency", ())]
+    assert (h.count, h.sum, h.min, h.max, h.unit) == (4, 30038, 1, 30000, "ms")
+    assert sum(h.bucket_counts) == 4 and len(h.bucket_counts) == len(h.bounds) + 1
+    assert h.bucket_counts[1] == 1 and h.bucket_counts[-1] == 1
+    # a new interval starts empty (delta temporality)
+    client.flush(5)
+    assert len(mem.metrics) == 4
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("m", "x"), ("m", float("nan")), ("m", float("inf")), ("m", True), ("m", -1), ("m", 1, "summary"),
+     ("", 1), (None, 1)],
+)
+def test_bad_metric_calls_are_counted_not_raised(client, mem, args):
+    client.track_metric(*args)
+    client.flush(5)
+    assert not mem.metrics
+    assert client.stats()["invalid"] == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc",
+    [
+        ({"project_name": ""}, ValueError),
+        ({"project_name": None}, ValueError),
+        ({"batch_size": 0}, ValueError),
+        ({"batch_size": "10"}, TypeError),
+        ({"flush_interval": -1}, ValueError),
+        ({"max_queue_size": 0}, ValueError),
+        ({"compression": "brotli"}, ValueError),
+        ({"sample_rate": 1.5}, ValueError),
+        ({"sample_rate": float("nan")}, ValueError),
+        ({"backend": "nope"}, ValueError),
+        ({"backend": 42}, TypeError),
+        ({"backend": []}, ValueError),
+        ({"enabled": "yes"}, TypeError),
+        ({"before_send": 3}, TypeError),
+        ({"events_as": "metrics"}, ValueError),
+        ({"no_such_option": 1, "backend": "memory"}, TypeError),
+        ({"headers": {"a": 1}}, TypeError),
+    ],
+)
+def test_bad_constructor_arguments_raise_clear_errors(kwargs, exc):
+    args = {"project_name": "app", "enabled": True, "backend": "memory", **kwargs}
+    with pytest.raises(exc) as info:
+        astrid.TelemetryClient(**args)
+    message = str(info.value)
+    key = next(iter(kwargs))
+    assert key.split("_")[0] in message or "backend" in message or "option" in message
+
+
+def test_bad_constructor_arguments_raise_even_when_disabled():
+    with pytest.raises(ValueError):
+        astrid.TelemetryClient("app", batch_size=0)
+    with pytest.raises(TypeError):
+        astrid.TelemetryClient("app", backend="memory", no_such_option=1)
+
+
+def test_environment_fills_options_and_arguments_win(mem):
+    env = {"ASTRID_BATCH_SIZE": "7", "ASTRID_FLUSH_INTERVAL": "0.5", "ASTRID_COMPRESSION": "none"}
+    c = astrid.TelemetryClient("app", backend=mem, enabled=True, env=env, flush_interval=2.0)
+    assert (c.config.batch_size, c.config.flush_interval, c.config.compression) == (7, 2.0, "none")
+    c.shutdown(1)
+
+
+def test_a_bad_environment_value_falls_back_to_the_default(mem):
+    c = astrid.TelemetryClient("app", backend=mem, enabled=True, env={"ASTRID_BATCH_SIZE": "many"})
+    assert c.config.batch_size == 512
+    c.shutdown(1)
+
+
+def test_defaults_match_the_contract():
+    c = astrid.TelemetryClient("app")
+    cfg = c.config
+    assert (cfg.batch_size, cfg.flush_interval, cfg.max_queue_size, cfg.compression) == (512, 5.0, 20000, "gzip")
+    assert cfg.shutdown_timeout == 5.0 and cfg.backend == "otlp" and not c.enabled
+
+
+def test_client_as_context_manager_shuts_down(mem):
+    with astrid.TelemetryClient("app", backend=mem, enabled=True) as c:
+        c.track_event("e")
+    assert [r.name for r in mem.records] == ["e"]
+    c.track_event("after")  # after shutdown: silently ignored
+    assert c.shutdown(1)
+
+
+def test_module_level_api_is_a_no_op_before_init_and_forwards_after(mem):
+    astrid.shutdown()
+    assert astrid.get_client() is None
+    astrid.track_event("nothing")
+    astrid.track_metric("nothing", 1)
+    astrid.track_log("nothing")
+    astrid.track_error(ValueError("x"))
+    with astrid.span("nothing"):
+        pass
+    assert astrid.flush(1) is True
+    client = astrid.init("app", backend=mem, enabled=True)
+    assert astrid.get_client() is client
+    astrid.track_event("hello", {"a": 1})
+    astrid.track_metric("m", 2)
+    astrid.track_log("log")
+    with astrid.span("s"):
+        astrid.track_error(RuntimeError("x"))
+
+    @astrid.timed("t")
+    def f():
+        return 1
+
+    assert f() == 1
+    assert astrid.flush(5)
+    assert sorted(r.type for r in mem.records) == ["error", "event", "log", "metric", "span", "span"]
+    assert astrid.stats()["sent"] == 6
+    assert astrid.shutdown(2)
+    assert astrid.get_client() is None
+
+
+def test_public_names_import():
+    for name in ("TelemetryClient", "TelemetryConfig", "PrivacyConfig", "PrivacyEngine", "Backend",
+                 "Batch", "ExportResult", "register_backend", "ConsentStore"):
+        assert getattr(astrid, name) is not None
+    with pytest.raises(AttributeError):
+        astrid.no_such_name  # noqa: B018
+
+
+class Weird:
+    def __str__(self):
+        raise RuntimeError("no str")
+
+    def __repr__(self):
+        raise RuntimeError("no repr")
+
+    def __hash__(self):
+        raise TypeError("unhashable")
+
+
+def _recursive():
+    d: dict = {}
+    d["self"] = d
+    lst: list = []
+    lst.append(lst)
+    d["list"] = lst
+    return d
+
+
+values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.binary()
+    | st.builds(Weird) | st.just(float("nan")) | st.just(10**100) | st.just("x" * 100_000),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=5) | st.integers(), children, max_size=5)
+    | st.tuples(children, children),
+    max_leaves=20,
+)
+attributes = st.one_of(
+    st.none(),
+    st.dictionaries(st.text() | st.integers() | st.none() | st.tuples(st.integers()), values, max_size=8),
+    st.just(_recursive()),
+    st.just([("a", 1)]),
+    st.just(["not", "pairs"]),
+    st.builds(Weird),
+    st.integers(),
+    st.text(),
+)
+names = st.one_of(st.text(), st.none(), st.integers(), st.just("n" * 10_000), st.builds(Weird), st.binary())
+
+
+@pytest.fixture(scope="module")
+def fuzz_client():
+    mem = MemoryBackend(max_records=1000)
+    c = astrid.TelemetryClient("fuzz", backend=mem, enabled=True, flush_interval=0.05)
+    yield c, mem
+    c.shutdown(5)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(name=names, attrs=attributes, value=values, level=st.one_of(st.text(), st.integers(), st.none()))
+def test_public_methods_never_raise_on_arbitrary_input(fuzz_client, name, attrs, value, level):
+    c, mem = fuzz_client
+    c.track_event(name, attrs)
+    c.track_metric(name, value, attributes=attrs)
+    c.track_metric(name, value, metric_type=level, attributes=attrs)
+    c.track_log(value, level=level, attributes=attrs)
+    c.track_error(value, attrs)
+    c.track_error(ValueError(value), attrs)
+    with c.span(name, attrs) as s:
+        s.set_attribute(name, value)
+        s.add_event(name, attrs)
+        s.set_status(level)
+    c.flush(value)
+    c.stats()
+
+
+def test_fuzzed_records_reach_the_backend_as_json_safe_values(fuzz_client):
+    import json
+
+    c, mem = fuzz_client
+    c.track_event("after-fuzz", {"nan": float("nan"), "nested": {"a": {"b": 1}}, "weird": Weird(), 5: "int key"})
+    assert c.flush(10)
+    rec = [r for r in mem.records if r.name == "after-fuzz"][-1]
+    json.dumps(rec.to_dict(), allow_nan=False)
+    assert c.stats()["enqueued"] > 0
+    assert sys.getrecursionlimit() > 0
+    assert not math.isnan(0.0)
