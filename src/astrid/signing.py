@@ -38,6 +38,10 @@ def sign(secret: Secret, body: bytes, timestamp: Optional[int] = None) -> str:
     return f"t={t},v1={_digest(_key(secret), t, body)}"
 
 
+#: The name the package exports (``astrid.sign_payload``).
+sign_payload = sign
+
+
 def parse_signature(header: str) -> Tuple[Optional[int], List[str]]:
     """``t=…,v1=…[,v1=…]`` → (timestamp, [v1 signatures]); (None, []) when malformed."""
     t: Optional[int] = None
@@ -87,4 +91,11 @@ def verify_signature(
     return ok
 
 
-__all__ = ["DEFAULT_TOLERANCE", "SIGNATURE_HEADER", "parse_signature", "sign", "verify_signature"]
+__all__ = [
+    "DEFAULT_TOLERANCE",
+    "SIGNATURE_HEADER",
+    "parse_signature",
+    "sign",
+    "sign_payload",
+    "verify_signature",
+]

@@ -322,6 +322,7 @@ class FaultProxy:
         self.plan: List[str] = []
         self.match = "INSERT"
         self.seen: List[str] = []
+        self.requests: List[Dict[str, Any]] = []
         self._lock = threading.Lock()
         outer = self
 
@@ -335,7 +336,9 @@ class FaultProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
                 fault = outer._next(query.get("query", ""))
-                outer.seen.append(fault)
+                outer.requests.append(
+                    {"query": query, "headers": {k.lower(): v for k, v in self.headers.items()}}
+                )
                 if fault == "reset":
                     return self._reset()
                 if fault.startswith("status:"):
@@ -380,10 +383,13 @@ class FaultProxy:
             self.seen = []
 
     def _next(self, query: str) -> str:
+        """The fault for this request; ``seen`` lists what matching requests met."""
         with self._lock:
-            if self.plan and query.lstrip().upper().startswith(self.match):
-                return self.plan.pop(0)
-        return "pass"
+            if not query.lstrip().upper().startswith(self.match):
+                return "pass"
+            fault = self.plan.pop(0) if self.plan else "pass"
+            self.seen.append(fault)
+            return fault
 
     def _forward(
         self, method: str, path: str, headers: Any, body: bytes
