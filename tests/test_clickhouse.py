@@ -557,3 +557,66 @@ def test_an_unreachable_server_is_a_retry_not_an_exception() -> None:
     backend = ClickHouseBackend(config(), endpoint=f"http://127.0.0.1:{refused_port()}")
     result = backend.export(Batch(records(1), RESOURCE), 2.0)
     assert result.retryable and result.reason == "connection_refused"
+
+
+# ------------------------------------------------------------------ end to end, through the client
+
+
+def client(endpoint: str, **kw: Any) -> Any:
+    import astrid
+
+    return astrid.TelemetryClient(
+        project_name="shop",
+        version="1.2.0",
+        backend="clickhouse",
+        endpoint=endpoint,
+        enabled=True,
+        flush_interval=0.05,
+        backoff_base=0.05,
+        backoff_max=0.2,
+        install_atexit=False,
+        env={},
+        **kw,
+    )
+
+
+@pytest.mark.clickhouse
+def test_client_to_otel_tables_end_to_end(chdb_server: ChdbClickHouse) -> None:
+    db = fresh_db()
+    c = client(chdb_server.url, database=db)
+    c.track_event("user.login", {"method": "sso"})
+    with c.span("checkout", {"items": 3}):
+        c.track_log("cache warmed", level="info")
+    c.track_metric("jobs.done", 2, metric_type="counter")
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError as exc:
+        c.track_error(exc)
+    assert c.shutdown(timeout=10.0)
+    assert count(chdb_server, db, "otel_traces") == 2
+    assert count(chdb_server, db, "otel_logs") == 2
+    assert chdb_server.query(f"SELECT sum(Value) FROM {db}.otel_metrics_sum").strip() == "2"
+    body = chdb_server.query(f"SELECT Body FROM {db}.otel_logs WHERE SeverityNumber = 17").strip()
+    assert body == "RuntimeError: boom"
+
+
+@pytest.mark.clickhouse
+def test_client_through_faults_to_a_real_server_delivers_each_event_once(
+    ch_server: ClickHouseServer,
+) -> None:
+    db = fresh_db()
+    proxy = FaultProxy(ch_server.url)
+    try:
+        proxy.set_plan(["status:503", "reset", "forward_then_reset", "code:241"])
+        c = client(proxy.url, database=db, schema="events", username=WRITER[0], password=WRITER[1])
+        for i in range(50):
+            c.track_event("page.view", {"i": i})
+        assert c.flush(timeout=15.0)
+        stats = c.stats()
+        assert c.shutdown(timeout=5.0)
+        assert proxy.seen[:4] == ["status:503", "reset", "forward_then_reset", "code:241"]
+        assert count(ch_server, db, "events", final=True) == 50
+        assert int(ch_server.query(f"SELECT uniqExact(id) FROM {db}.events")) == 50
+        assert stats["sent"] == 50 and stats["dropped"] == 0 and stats["retries"] >= 3, stats
+    finally:
+        proxy.stop()

@@ -211,3 +211,32 @@ def test_export_never_raises() -> None:
     b.append(object())  # type: ignore[arg-type]
     result = backend.export(b, 1.0)
     assert not result.ok and not result.retryable
+
+
+def test_client_to_http_backend_through_faults_end_to_end() -> None:
+    import astrid
+
+    with FaultServer() as server:
+        server.script(Respond(503), Reset(), Respond(500))
+        c = astrid.TelemetryClient(
+            project_name="shop",
+            backend="http",
+            endpoint=server.url + "/collect",
+            signing_secret="s3cret",
+            enabled=True,
+            flush_interval=0.05,
+            backoff_base=0.05,
+            backoff_max=0.2,
+            install_atexit=False,
+            env={},
+        )
+        for i in range(20):
+            c.track_event("page.view", {"i": i})
+        assert c.flush(timeout=10.0)
+        assert c.shutdown(timeout=5.0)
+        delivered = [r for r in server.requests if r.fault is not None and "200" in repr(r.fault)]
+        ids = set()
+        for req in delivered:
+            assert verify_signature("s3cret", req.raw, req.headers["x-astrid-signature"])
+            ids.update(rec["id"] for rec in req.json()["records"] if rec["name"] == "page.view")
+        assert len(ids) == 20
