@@ -23,7 +23,7 @@ class Backoff:
         self._rng = rng or random.Random()
 
     def ceiling(self, attempt: int) -> float:
-        return min(self.maximum, self.base * (2 ** min(attempt, 62)))
+        return min(self.maximum, self.base * float(1 << min(max(attempt, 0), 62)))
 
     def delay(self, attempt: int) -> float:
         return self._rng.uniform(0.0, self.ceiling(attempt))

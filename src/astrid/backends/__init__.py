@@ -55,6 +55,11 @@ class ExportResult:
     * ``ExportResult.retry(reason, retry_after=None)``: transient failure, try again later;
     * ``ExportResult.failure(reason)``: permanent failure, the batch is dropped and counted;
     * ``ExportResult.too_large(reason)``: the receiver refused the size; the pipeline splits the batch.
+
+    A backend that sends one batch in several requests (OTLP: one per signal) and delivers only
+    some of them removes the delivered records from the batch in place (``batch[:] = remaining``)
+    before it returns the retry or failure result, so a retry resends only the rest and the
+    pipeline counts only the undelivered records as failed.
     """
 
     __slots__ = ("ok", "retryable", "retry_after", "reason", "rejected", "status", "split")
