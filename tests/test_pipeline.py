@@ -356,7 +356,7 @@ def test_multiprocessing_children_deliver_without_calling_flush(tmp_path):
 def test_batches_respect_batch_size():
     mem = MemoryBackend()
     c = make(mem, batch_size=100, flush_interval=60)
-    for i in range(1050):
+    for _ in range(1050):
         c.track_event("e")
     assert c.flush(5)
     sizes = [len(b) for b in mem.batches]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Union
 from ._version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .backends import Backend, Batch, BaseBackend, ExportResult, register_backend
+    from .backends import Backend, BaseBackend, Batch, ExportResult, register_backend
     from .client import TelemetryClient
     from .config import TelemetryConfig
     from .consent import ConsentStore, Decision, first_run_notice
@@ -124,7 +124,7 @@ def timed(name: Optional[str] = None, attributes: Optional[Mapping[str, Any]] = 
     import inspect
 
     def decorate(fn: Any) -> Any:
-        span_name = name or getattr(fn, "__qualname__", "call")
+        span_name: str = name or str(getattr(fn, "__qualname__", "call"))
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)

@@ -102,7 +102,5 @@ class MetricAggregator:
                 )
             else:
                 value = s.value
-                if isinstance(value, float) and value.is_integer() and abs(value) < 2**63 and metric_type == "counter":
-                    pass  # keep float: a float counter stays a double on the wire
                 out.append(Metric(name, metric_type, s.attributes, start, now, value=value, count=s.count, unit=s.unit))
         return out

@@ -10,7 +10,7 @@ import sys
 import threading
 from contextvars import ContextVar
 from time import time_ns
-from typing import Any, Callable, Dict, Mapping, Optional, TypeVar, Union, cast
+from typing import Any, Callable, Dict, Literal, Mapping, Optional, TypeVar, Union, cast
 
 from . import consent as _consent
 from .aggregation import METRIC_TYPES, MetricAggregator
@@ -97,7 +97,7 @@ class ActiveSpan:
         self._token = _current_span.set(self)
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         try:
             if exc is not None and self.record.status != "error":
                 self.record.status = "error"
@@ -151,7 +151,7 @@ class _NoopSpan:
     def __enter__(self) -> "_NoopSpan":
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         return False
 
     def end(self) -> None:
@@ -167,10 +167,7 @@ def _type_name(exc: BaseException) -> str:
 
 def _name(value: Any) -> Optional[str]:
     """A usable record name, or None for a bad one (counted, never raised)."""
-    if value.__class__ is not str:
-        if not isinstance(value, str):
-            return None
-    if not value:
+    if not isinstance(value, str) or not value:
         return None
     return value if len(value) <= MAX_NAME_LENGTH else value[:MAX_NAME_LENGTH]
 
@@ -435,7 +432,7 @@ class TelemetryClient:
         """Decorator: every call of the function (sync or async) becomes a span."""
 
         def decorate(fn: F) -> F:
-            span_name = name or getattr(fn, "__qualname__", None) or getattr(fn, "__name__", "call")
+            span_name: str = name or str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", "call"))
             if inspect.iscoroutinefunction(fn):
 
                 @functools.wraps(fn)
@@ -486,7 +483,7 @@ class TelemetryClient:
         """Counters: queued, sent, dropped, failed, retries, breaker, failures_by_reason, privacy, …"""
         try:
             if self._proc is not None:
-                out = self._proc.stats()
+                out: Dict[str, Any] = self._proc.stats()
             else:
                 out = {"enqueued": 0, "queued": 0, "sent": 0, "dropped": 0, "failed": 0, "retries": 0,
                        "rejected": 0, "breaker": "closed", "failures_by_reason": {}, "backends": {}}

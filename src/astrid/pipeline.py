@@ -490,7 +490,7 @@ class BatchProcessor:
 
     def stats(self) -> Dict[str, Any]:
         with self.cond:
-            lanes = {}
+            lanes: Dict[str, Dict[str, Any]] = {}
             for lane in self.lanes:
                 c = lane.counters
                 lanes[lane.name] = {
