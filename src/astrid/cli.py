@@ -220,9 +220,9 @@ def _schema(args: argparse.Namespace, out: IO[str]) -> int:
 
 def _inspect(args: argparse.Namespace, out: IO[str]) -> int:
     from .demo import default_db_path
-    from .inspector import LOOPBACK_HOSTS, Inspector
+    from .inspector import Inspector, is_loopback
 
-    if args.host not in LOOPBACK_HOSTS:
+    if not is_loopback(args.host):
         sys.stderr.write(
             f"warning: binding to {args.host} lets other machines send to and read this inspector; "
             "it has no authentication. Use it on trusted networks only.\n"

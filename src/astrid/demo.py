@@ -144,8 +144,7 @@ def run_demo(
         if keep_open:
             out.write(f"\nServing {url} until you press Ctrl-C.\n")
             out.flush()
-            while True:
-                time.sleep(3600)
+            _wait_forever()
         elif db:
             out.write(
                 f"\nThe demo has finished. To browse these records: astrid inspect --db {db}\n"
@@ -157,6 +156,11 @@ def run_demo(
     finally:
         insp.stop()
     return code
+
+
+def _wait_forever() -> None:
+    while True:  # until Ctrl-C (KeyboardInterrupt)
+        time.sleep(3600)
 
 
 def _report_stats(url: str, stats: Dict[str, Any]) -> None:

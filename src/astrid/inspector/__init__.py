@@ -8,7 +8,7 @@ import threading
 from typing import Any, Dict, List, Optional
 from urllib.parse import urlsplit
 
-from .server import LOOPBACK_HOSTS, InspectorServer
+from .server import InspectorServer, is_loopback
 from .store import Store
 
 DEFAULT_PORT = 4318
@@ -39,7 +39,7 @@ class Inspector:
             self.store,
             signing_secret=signing_secret,
             max_body=max_body,
-            check_host=host in LOOPBACK_HOSTS,
+            check_host=is_loopback(host),
         )
         self.port: int = self._server.server_address[1]
         self._thread: Optional[threading.Thread] = None
@@ -115,4 +115,4 @@ def probe(url: str, timeout: float = 0.5) -> bool:
         conn.close()
 
 
-__all__ = ["DEFAULT_PORT", "Inspector", "Store", "probe"]
+__all__ = ["DEFAULT_PORT", "Inspector", "Store", "is_loopback", "probe"]
