@@ -17,17 +17,14 @@ from ..records import Record, hex128
 from ..resilience import RETRYABLE_STATUSES, parse_retry_after
 from ..transport import HttpResponse, HttpTransport
 from . import BaseBackend, Batch, ExportResult
+from .clickhouse_rows import OTEL_ROW, RowContext, events_row, otel_kind
 from .clickhouse_schema import (
     DEDUP_TOKEN_SINCE,
-    OTEL_ROW,
     SCHEMAS,
-    RowContext,
     Version,
     check_identifier,
     check_prefix,
     check_ttl_days,
-    events_row,
-    otel_kind,
     parse_version,
     schema_ddl,
     table_names,
