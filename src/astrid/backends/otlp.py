@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
@@ -70,21 +71,26 @@ class OTLPBackend(BaseBackend):
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0):
             raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}")
 
-        base = endpoint
-        if base is None:
-            base = _env_url(env, _ENV + "ENDPOINT", config.allow_insecure)
-        if base is None:
-            base = config.endpoint or DEFAULT_ENDPOINT
-        base = check_endpoint(base, config.allow_insecure, "endpoint").rstrip("/")
+        # The client folds its own arguments and ASTRID_* variables into config; OTEL_* variables
+        # rank between the two, so tell an application's explicit value from an ASTRID_* one.
+        app_endpoint = endpoint or _explicit(config, "endpoint", "ASTRID_ENDPOINT")
+        base = app_endpoint or _env_url(env, _ENV + "ENDPOINT", config.allow_insecure)
+        base = check_endpoint(base or config.endpoint or DEFAULT_ENDPOINT, config.allow_insecure, "endpoint")
+        base = base.rstrip("/")
 
+        if compression is None:
+            compression = _explicit(config, "compression", "ASTRID_COMPRESSION")
         if compression is None:
             compression = _env_choice(env, _ENV + "COMPRESSION", ("gzip", "none"))
         self._transport = HttpTransport(config, compression=compression)
         self.compression = self._transport.compression
         self.retry_after_max = config.retry_after_max
 
-        common_headers = dict(config.headers)
+        app_headers = _explicit(config, "headers", "ASTRID_HEADERS") or {}
+        common_headers = {} if app_headers else dict(config.headers)
         common_headers.update(_env_headers(env, _ENV + "HEADERS"))
+        if timeout is None:
+            timeout = _explicit(config, "timeout", "ASTRID_TIMEOUT")
         base_timeout = timeout if timeout is not None else _env_timeout(env, _ENV + "TIMEOUT", config.timeout)
         base_protocol = protocol or _env_choice(env, _ENV + "PROTOCOL", PROTOCOLS) or PROTOCOLS[0]
         explicit = {common.TRACES: traces_endpoint, common.METRICS: metrics_endpoint, common.LOGS: logs_endpoint}
@@ -100,6 +106,7 @@ class OTLPBackend(BaseBackend):
             proto = protocol or _env_choice(env, prefix + "PROTOCOL", PROTOCOLS) or base_protocol
             hdrs = dict(common_headers)
             hdrs.update(_env_headers(env, prefix + "HEADERS"))
+            hdrs.update(app_headers)
             if headers:
                 hdrs.update(headers)
             sig_timeout = timeout if timeout is not None else _env_timeout(env, prefix + "TIMEOUT", base_timeout)
@@ -207,6 +214,24 @@ def _partial_success(body: bytes, content_type: str, encoder: Any) -> Optional[T
 
 
 # ------------------------------------------------------------------ environment
+
+
+def _explicit(config: TelemetryConfig, name: str, env_var: str) -> Any:
+    """The config value if the application passed it: not the default, not from ``env_var``."""
+    value = getattr(config, name)
+    field = {f.name: f for f in dataclasses.fields(config)}[name]
+    default = field.default_factory() if field.default is dataclasses.MISSING else field.default  # type: ignore[misc,operator]
+    if value is None or value == default:
+        return None
+    raw = config.env.get(env_var, "").strip()
+    if raw:
+        try:
+            same = parse_headers(raw) == value if name == "headers" else type(value)(raw) == value
+        except (TypeError, ValueError):
+            same = False
+        if same:
+            return None
+    return value
 
 
 def _env_value(env: Mapping[str, str], name: str) -> Optional[str]:
