@@ -112,6 +112,7 @@ class CircuitBreaker:
         self._state = self.CLOSED
         self._failures = 0
         self._opened_at = 0.0
+        self._probe_at = 0.0
         self.times_opened = 0
 
     @property
@@ -126,16 +127,25 @@ class CircuitBreaker:
         with self._lock:
             if self._state == self.CLOSED:
                 return True
-            if self._state == self.OPEN and self._clock() - self._opened_at >= self._cooldown:
+            now = self._clock()
+            if self._state == self.OPEN and now - self._opened_at >= self._cooldown:
                 self._set(self.HALF_OPEN)
+                self._probe_at = now
+                return True
+            if self._state == self.HALF_OPEN and now - self._probe_at >= self._cooldown:
+                # the probe's outcome was never recorded (e.g. a 413 split): let another one go
+                self._probe_at = now
                 return True
             return False
 
     def seconds_until_probe(self) -> float:
+        """Seconds until ``allow()`` may say yes (0 when closed)."""
         with self._lock:
-            if self._state != self.OPEN:
-                return 0.0
-            return max(0.0, self._cooldown - (self._clock() - self._opened_at))
+            if self._state == self.OPEN:
+                return max(0.0, self._cooldown - (self._clock() - self._opened_at))
+            if self._state == self.HALF_OPEN:
+                return max(0.0, self._cooldown - (self._clock() - self._probe_at))
+            return 0.0
 
     def record_success(self) -> None:
         with self._lock:
