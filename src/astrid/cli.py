@@ -92,7 +92,13 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="send sample telemetry to the inspector and summarise it")
     d.add_argument("--port", type=int, default=4318, help="inspector port (default: 4318)")
     d.add_argument("--db", help="SQLite file for the in-process inspector (default: in memory)")
-    d.add_argument("--keep-open", action="store_true", help="keep serving the page until Ctrl-C")
+    d.add_argument(
+        "--keep-open",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep serving the page until Ctrl-C (default: yes in an interactive terminal, "
+        "no when run from a script or CI)",
+    )
 
     sub.add_parser("version", help="print the version")
     return p
@@ -264,7 +270,18 @@ def _inspect(args: argparse.Namespace, out: IO[str]) -> int:
 def _demo(args: argparse.Namespace, out: IO[str]) -> int:
     from .demo import run_demo
 
-    return run_demo(port=args.port, db=args.db, keep_open=args.keep_open, out=out)
+    keep_open = args.keep_open
+    if keep_open is None:
+        # a person at a terminal wants to look at the page; a script wants the command to end
+        keep_open = _interactive()
+    return run_demo(port=args.port, db=args.db, keep_open=keep_open, out=out)
+
+
+def _interactive() -> bool:
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _version(args: argparse.Namespace, out: IO[str]) -> int:
