@@ -177,20 +177,33 @@ def _span(r: Any) -> bytes:
 _EVENT_MARK = b"\x4a" + _attr(common.RECORD_TYPE_KEY, "event")
 
 
+_NAME_CACHE: Dict[str, bytes] = {}
+
+
 def _event_span(r: Any) -> bytes:
     """An event as a zero-length INTERNAL span (the hot path: kept flat on purpose)."""
     trace_id, span_id, parent = common.span_ids(r)
     t = r.time_ns & common.MASK64
-    name = r.name.encode("utf-8", "replace")
+    name = r.name
+    head = _NAME_CACHE.get(name)
+    if head is None:
+        if len(_NAME_CACHE) >= _KV_CACHE_SIZE:
+            _NAME_CACHE.clear()
+        head = _NAME_CACHE[name] = _string(b"\x2a", name) + b"\x30\x01"  # name, kind INTERNAL
     parts = [b"\x0a\x10", trace_id.to_bytes(16, "big"), b"\x12\x08", span_id.to_bytes(8, "big")]
     if parent:
         parts += (b"\x22\x08", parent.to_bytes(8, "big"))
-    parts += (b"\x2a", _varint(len(name)), name, b"\x30\x01", _pack_q2(0x39, t), _pack_q2(0x41, t))
+    parts += (head, _pack_q2(0x39, t), _pack_q2(0x41, t))
     attrs = r.attributes
     append = parts.append
+    cache = _KV_CACHE
     for k, v in attrs.items():
         append(b"\x4a")
-        append(_attr(k, v))
+        if v.__class__ is str:
+            enc = cache.get((k, v))
+            append(enc if enc is not None else _attr(k, v))
+        else:
+            append(_attr(k, v))
     if common.RECORD_TYPE_KEY not in attrs:
         append(_EVENT_MARK)
     payload = b"".join(parts)
