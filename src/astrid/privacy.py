@@ -54,7 +54,7 @@ class PrivacyConfig:
     ``"hash"``, ``"mask"``, ``"drop"`` (remove the attribute) or ``"off"``.
     """
 
-    actions: Mapping[str, str] = field(default_factory=dict)
+    actions: Mapping[str, str] = field(default_factory=dict, hash=False)
     secret_keys: Tuple[str, ...] = DEFAULT_SECRET_KEYS
     hash_keys: Tuple[str, ...] = DEFAULT_HASH_KEYS
     allow_keys: Tuple[str, ...] = ()
@@ -216,10 +216,13 @@ class PrivacyEngine:
                 )
         return out
 
-    def stats(self) -> Dict[str, Any]:
-        """What the engine removed so far: counts by detector kind and by rule."""
-        out: Dict[str, Any] = dict(self.counts)
-        out["found"] = dict(self.found)
+    def stats(self) -> Dict[str, int]:
+        """What the engine removed so far, by detector kind and by rule (non-zero counts only).
+
+        For example ``{"email": 2, "keys_removed": 1, "keys_hashed": 3}``; never the values.
+        """
+        out = {kind: n for kind, n in self.found.items() if n}
+        out.update((name, n) for name, n in self.counts.items() if n)
         return out
 
     # ------------------------------------------------------------------ internals
@@ -265,10 +268,10 @@ class PrivacyEngine:
         for key, value in items:
             if type(key) is not str:
                 key = _safe_str(key)
-            if len(key) > max_key:
-                key = key[:max_key]
             if prefix:
                 key = prefix + key
+            if len(key) > max_key:
+                key = key[:max_key]
             rule = cache.get(key)
             if rule is None:
                 rule = rules.rule(key)
@@ -360,8 +363,14 @@ class PrivacyEngine:
         if isinstance(value, bool):
             return value
         if isinstance(value, (list, tuple, set, frozenset)):
-            return [self._hash_attr(v) for v in list(value)[: self._max_list] if v is not None]
-        text = value if isinstance(value, str) else _safe_str(value)
+            items = [v for v in list(value)[: self._max_list] if v is not None]
+            return [v if isinstance(v, bool) else self._hash_one(v) for v in items]
+        return self._hash_one(value)
+
+    def _hash_one(self, value: Any) -> str:
+        if isinstance(value, (bytes, bytearray)):
+            value = bytes(value).decode("utf-8", "replace")
+        text = str.__str__(value) if isinstance(value, str) else _safe_str(value)
         if _HASHED_RE.fullmatch(text):
             return text
         return "hash:" + self.hash_value(text)

@@ -51,7 +51,7 @@ _URL_SECRET_NAMES = (
     "x-goog-credential"
 )
 _URL_SECRET = re.compile(
-    r"[?&;](?i:" + _URL_SECRET_NAMES + r")=" + _NOT_PLACEHOLDER + r"(?P<v>[^&#\s\"'<>]{1,2048})"
+    r"[?&;](?i:" + _URL_SECRET_NAMES + r")=" + _NOT_PLACEHOLDER + r"(?P<v>[^&#\s\"'<>()]{1,2048})"
 )
 
 _JWT = re.compile(
@@ -84,7 +84,8 @@ _SECRET_WORDS = (
     r"private[_-]?key|credentials?|session[_-]?id"
 )
 _SECRET = re.compile(
-    r"(?<![A-Za-z0-9])[A-Za-z0-9_.-]{0,32}?(?i:" + _SECRET_WORDS + r")"
+    # the name starts a word: after a separator or a camel-case hump (dbPassword, db_password)
+    r"(?:(?<![A-Za-z0-9])|(?<=[a-z0-9])(?=[A-Z]))(?i:" + _SECRET_WORDS + r")"
     r"(?P<sep>[\"']?[ \t]{0,3}[:=][ \t]{0,3})" + _NOT_PLACEHOLDER + r"(?:\"(?P<v1>[^\"\n]{1,256})\""
     r"|'(?P<v2>[^'\n]{1,256})'|(?P<v>[^\s\"',;&<>(){}\[\]]{1,256}))"
 )
@@ -101,7 +102,7 @@ _IBAN = re.compile(
 
 _CARD = re.compile(
     r"(?<![A-Za-z0-9_-])(?P<v>[2-6]\d{12,18}"
-    r"|[2-6]\d{3}(?P<s1>[ -])\d{4}(?P=s1)\d{4}(?P=s1)\d{1,7}"
+    r"|[2-6]\d{3}(?P<s1>[ .-])\d{4}(?P=s1)\d{4}(?P=s1)\d{1,7}"
     r"|3\d{3}(?P<s2>[ -])\d{6}(?P=s2)\d{4,5})(?![A-Za-z0-9_])"
 )
 
@@ -114,11 +115,11 @@ _PHONE = re.compile(
     r"(?<![A-Za-z0-9_+])(?P<v>"
     # international: compact E.164, or country code then groups with separators
     r"\+[1-9]\d{6,14}(?!\d)"
-    r"|\+[1-9]\d{0,3}(?:[ .-]?\(\d{1,5}\))?[ .-]?\d{1,6}(?:[ .-]\d{1,6}){0,6}(?!\d)"
+    r"|\+[1-9]\d{0,3}(?:[ .-]?\(\d{1,5}\))?[ .-]?\d{1,8}(?:[ .-]\d{1,8}){0,6}(?!\d)"
     # North American: (555) 123-4567, 555-123-4567, 555.123.4567, 1-555-123-4567
     r"|(?<![.-])(?:1[ .-])?(?:\([2-9]\d{2}\)[ ]?|[2-9]\d{2}[ .-])\d{3}[ .-]\d{4}(?![\d]|[.-]\d)"
     # national with a trunk 0: 020 7946 0958, 06 12 34 56 78, 030-1234567
-    r"|(?<![.-])0\d{1,4}(?:[ .-]\d{2,8}){1,4}(?!\d|[.-]\d)"
+    r"|(?<![.-])0[1-9]\d{0,3}(?:[ .-]\d{2,8}){1,4}(?!\d|[.-]\d)"
     r")"
 )
 
@@ -127,28 +128,29 @@ _IPV4 = re.compile(
     r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d))(?![A-Za-z0-9_]|\.\d)"
 )
 _IPV6 = re.compile(
-    r"(?<![A-Za-z0-9_:.])(?P<v>[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}"
+    r"(?<![A-Za-z0-9_:.])(?P<v>[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,8}"
     r"(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?)(?![A-Za-z0-9_:]|\.[A-Za-z0-9])"
 )
 
 _HOME_END = r"(?=[/\\\s\"'<>:|,;)\]]|$)"
 _HOME = re.compile(
-    r"(?<![A-Za-z0-9_.~-])(?P<v>/(?:home|Users)/[^/\\\s\"'<>:|*?]{1,64})"
+    r"(?<![A-Za-z0-9_.~-])(?P<v>/(?:home|Users)/[^/\\\s\"'<>:|*?()\[\]]{1,64})"
     + _HOME_END
     + r"|(?<![A-Za-z0-9_])(?P<v2>[A-Za-z]:(?:\\{1,2}|/)(?i:users)(?:\\{1,2}|/)"
-    r"[^/\\\s\"'<>:|*?]{1,64})" + _HOME_END
+    r"[^/\\\s\"'<>:|*?()\[\]]{1,64})" + _HOME_END
 )
 _SHARED_HOMES = frozenset({"shared", "public", "default", "default user", "all users"})
 
 # The pre-scan: every detector's match contains one of these literals or a run of seven
-# digit-like characters. Each pattern starts with a literal or one character class, so the
+# digit-like characters (or the digits and groups of an IBAN). Each pattern starts with a literal or one character class, so the
 # regex engine skips ahead in C over characters that cannot start a match: a clean string,
 # the common case, costs two fast searches.
 _TRIGGER = re.compile(
     r"@|=|:|-----BEGIN|eyJ|Bearer|bearer|BEARER|Basic|basic|BASIC|AKIA|ASIA|ABIA|ACCA|ghp_|gho_"
     r"|ghs_|ghu_|ghr_|github_pat_|xox|sk_|rk_|AIza|sk-|/home/|/Users/"
 )
-_TRIGGER_DIGITS = re.compile(r"\d[\d \t().-]{5,}\d")
+# (written with the leading \d outside the group so the engine can skip to digits quickly)
+_TRIGGER_DIGITS = re.compile(r"\d(?:[\d \t().-]{5,}\d|\d ?[A-Z0-9]{4} ?[A-Z0-9]{4})")
 
 _FILE_EXTENSIONS = frozenset(
     [
@@ -210,7 +212,7 @@ def iban_ok(text: str) -> bool:
 
 
 def _card_ok(v: str, m: re.Match[str]) -> bool:
-    digits = v.replace(" ", "").replace("-", "")
+    digits = v.replace(" ", "").replace("-", "").replace(".", "")
     return 13 <= len(digits) <= 19 and luhn_ok(digits)
 
 
@@ -232,7 +234,9 @@ def _ipv4_ok(v: str, m: re.Match[str]) -> bool:
 
 
 def _ipv6_ok(v: str, m: re.Match[str]) -> bool:
-    if v.count(":") < 2:
+    # an address has "::" or all eight groups (six when it ends in an IPv4 address); checking
+    # that first keeps the parser away from clock times and other colon-separated text
+    if "::" not in v and v.count(":") < 6:
         return False
     try:
         addr = ipaddress.IPv6Address(v)
@@ -266,24 +270,55 @@ def _iban_ok(v: str, m: re.Match[str]) -> bool:
 Validator = Optional[Callable[[str, "re.Match[str]"], bool]]
 
 #: kind -> list of (pattern, validator); the value is the group named v (or v1/v2).
-DETECTORS: Dict[str, List[Tuple[re.Pattern[str], Validator]]] = {
-    "private_key": [(_PRIVATE_KEY, None)],
-    "url_credentials": [(_URL_CREDENTIALS, None)],
-    "url_secret": [(_URL_SECRET, None)],
-    "jwt": [(_JWT, None)],
-    "auth_header": [(_AUTH_HEADER, _secretish)],
-    "api_key": [(_API_KEY, None)],
-    "secret": [(_SECRET, _secret_ok)],
-    "email": [(_EMAIL, _email_ok)],
-    "iban": [(_IBAN, _iban_ok)],
-    "card": [(_CARD, _card_ok)],
-    "ssn": [(_SSN, None)],
-    "phone": [(_PHONE, _phone_ok)],
-    "ip": [(_IPV4, _ipv4_ok), (_IPV6, _ipv6_ok)],
-    "home_path": [(_HOME, _home_ok)],
+# A gate is a cheap necessary condition for a detector, checked before its regex runs:
+# gate(text, lowercased text, length of the longest digit-like run). Most text opens no gate.
+Gate = Callable[[str, str, int], bool]
+_API_HINT = re.compile(
+    r"AKIA|ASIA|ABIA|ACCA|ghp_|gho_|ghs_|ghu_|ghr_|github_pat_|xox|k_live_|k_test_|AIza|sk-"
+)
+_IBAN_HINT = re.compile(r"[A-Z]{2}\d\d ?[A-Z0-9]{4}")
+_DIGIT_RUN = re.compile(r"\d[\d \t().-]*\d")
+_SECRET_HINT = re.compile(r"pass|pwd|secret|token|key|credential|session")
+
+
+def _iban_gate(text: str, lower: str, digits: int) -> bool:
+    return _IBAN_HINT.search(text) is not None
+
+
+def _ipv6_gate(text: str, lower: str, digits: int) -> bool:
+    return text.count(":") >= 2
+
+
+def _secret_gate(text: str, lower: str, digits: int) -> bool:
+    return ("=" in text or ":" in text) and _SECRET_HINT.search(lower) is not None
+
+
+def _home_gate(text: str, lower: str, digits: int) -> bool:
+    return "/home/" in text or "/users/" in lower or "\\users\\" in lower
+
+
+#: kind -> list of (pattern, validator, gate); the value is the group named v (or v1/v2).
+DETECTORS: Dict[str, List[Tuple[re.Pattern[str], Validator, Gate]]] = {
+    "private_key": [(_PRIVATE_KEY, None, lambda t, lo, d: "-----BEGIN" in t)],
+    "url_credentials": [(_URL_CREDENTIALS, None, lambda t, lo, d: "://" in t and "@" in t)],
+    "url_secret": [(_URL_SECRET, None, lambda t, lo, d: "=" in t)],
+    "jwt": [(_JWT, None, lambda t, lo, d: "eyJ" in t)],
+    "auth_header": [(_AUTH_HEADER, _secretish, lambda t, lo, d: "bearer" in lo or "basic" in lo)],
+    "api_key": [(_API_KEY, None, lambda t, lo, d: "aws" in lo or _API_HINT.search(t) is not None)],
+    "secret": [(_SECRET, _secret_ok, _secret_gate)],
+    "email": [(_EMAIL, _email_ok, lambda t, lo, d: "@" in t)],
+    # the shortest card is 13 digits, an SSN 11 characters, a phone number or IPv4 address 7
+    "iban": [(_IBAN, _iban_ok, _iban_gate)],
+    "card": [(_CARD, _card_ok, lambda t, lo, d: d >= 13)],
+    "ssn": [(_SSN, None, lambda t, lo, d: d >= 11)],
+    "phone": [(_PHONE, _phone_ok, lambda t, lo, d: d >= 7)],
+    "ip": [(_IPV6, _ipv6_ok, _ipv6_gate), (_IPV4, _ipv4_ok, lambda t, lo, d: d >= 7)],
+    "home_path": [(_HOME, _home_ok, _home_gate)],
 }
 
 _VALUE_GROUPS = ("v", "v1", "v2")
+# kinds whose value is a run of separated groups, where a shorter run can be the real value
+_SHRINKABLE = frozenset({"iban", "phone"})
 
 
 def may_contain_pii(text: str) -> bool:
@@ -328,19 +363,53 @@ def scrub_text(
     (kind -> count) is updated with what was replaced; it never holds the values themselves.
     """
     drop = False
+    lower = text.lower()
+    digits = _longest_digit_run(text)
     for kind in KINDS:
         action = actions.get(kind, "redact")
         if action == "off":
             continue
-        for pattern, validator in DETECTORS[kind]:
+        for pattern, validator, gate in DETECTORS[kind]:
+            if not gate(text, lower, digits):
+                continue
             sub = _Substitution(kind, action, validator, replacer)
-            text = pattern.sub(sub, text)
+            text = _sub_all(pattern, text, sub)
             if sub.hits:
                 if found is not None:
                     found[kind] = found.get(kind, 0) + sub.hits
                 if action == "drop":
                     drop = True
+                lower = text.lower()
+                digits = _longest_digit_run(text)
     return text, drop
+
+
+def _longest_digit_run(text: str) -> int:
+    return max((len(run) for run in _DIGIT_RUN.findall(text)), default=0)
+
+
+def _sub_all(pattern: re.Pattern[str], text: str, sub: _Substitution) -> str:
+    """Like ``pattern.sub``, except that a match its validator rejects is searched again one
+    character further on, so "AA0000000000 DE89..." still finds the IBAN inside the match."""
+    parts: List[str] = []
+    pos = last = 0
+    n = len(text)
+    while pos <= n:
+        m = pattern.search(text, pos)
+        if m is None:
+            break
+        replacement = sub(m)
+        if replacement is None:
+            pos = m.start() + 1
+            continue
+        parts.append(text[last : m.start()])
+        parts.append(replacement)
+        last = m.end()
+        pos = last if last > m.start() else last + 1
+    if not parts:
+        return text
+    parts.append(text[last:])
+    return "".join(parts)
 
 
 class _Substitution:
@@ -356,7 +425,7 @@ class _Substitution:
         self.replacer = replacer
         self.hits = 0
 
-    def __call__(self, m: re.Match[str]) -> str:
+    def __call__(self, m: re.Match[str]) -> Optional[str]:
         groups = m.groupdict()
         for g in _VALUE_GROUPS:
             if groups.get(g) is not None:
@@ -366,7 +435,18 @@ class _Substitution:
         start, end = m.span(g)
         value = m.string[start:end]
         if self.validator is not None and not self.validator(value, m):
-            return m.group(0)
+            if self.kind not in _SHRINKABLE:
+                return None
+            # "+44 20 7946 0958 12" or "DE89...3000 1": the pattern took one group too many
+            # and the whole fails its check; a shorter run of the groups may be the real value
+            while True:
+                cut = max(value.rfind(" "), value.rfind("-"), value.rfind("."))
+                if cut <= 0:
+                    return None
+                value = value[:cut]
+                if self.validator(value, m):
+                    end = start + len(value)
+                    break
         self.hits += 1
         s = m.string
         return (
