@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Union
+import _thread
 
 from ._version import __version__
 
+# typing and threading cost more than the rest of `import astrid` together; annotations are
+# strings here (see the __future__ import), so they are only needed by type checkers.
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable, Dict, Mapping, Optional, Union
+
     from .backends import Backend, BaseBackend, Batch, ExportResult, register_backend
     from .client import TelemetryClient
     from .config import TelemetryConfig
@@ -54,7 +58,7 @@ def __dir__() -> list:  # type: ignore[type-arg]
 # ---------------------------------------------------------------------- default client
 
 _default: Optional["TelemetryClient"] = None
-_default_lock = threading.Lock()
+_default_lock = _thread.allocate_lock()  # what threading.Lock() returns
 
 
 def init(project_name: str, **options: Any) -> "TelemetryClient":

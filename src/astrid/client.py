@@ -323,7 +323,13 @@ class TelemetryClient:
                 name = _name(name)  # type: ignore[assignment]
                 if name is None:
                     return self._invalid()
-            attrs = _attrs(attributes)
+            # _attrs() inlined: this is the hot path, and a Python call costs as much as the copy
+            if not attributes:
+                attrs = {}
+            elif attributes.__class__ is dict:
+                attrs = attributes.copy()
+            else:
+                attrs = dict(attributes)
             parent = _current_span.get()
             if parent is None:
                 self._proc.enqueue(Event(name, attrs, time_ns()))

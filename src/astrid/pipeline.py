@@ -225,6 +225,9 @@ class BatchProcessor:
         aggregator: Optional[MetricAggregator] = None,
     ) -> None:
         self.config = config
+        # read on every enqueue; the config is frozen
+        self._max_queue_size = config.max_queue_size
+        self._batch_size = config.batch_size
         self.resource = resource
         self.backends = list(backends)
         self.privacy = privacy
@@ -270,8 +273,11 @@ class BatchProcessor:
             self.dropped += 1
             return
         q = self.queue
-        with self.lock:
-            if len(q) >= self.config.max_queue_size:
+        lock = self.lock
+        # acquire/release rather than `with`: half the cost on the caller's hot path
+        lock.acquire()
+        try:
+            if len(q) >= self._max_queue_size:
                 q.popleft()
                 self.dropped += 1
                 self.taken += 1
@@ -281,9 +287,11 @@ class BatchProcessor:
             q.append(record)
             self.enqueued += 1
             n = len(q)
+        finally:
+            lock.release()
         if self.worker is None:
             self._start()
-        if n == self.config.batch_size:
+        if n == self._batch_size:
             self.wake.set()
         if dropping and not self._dropping:
             self._dropping = True

@@ -101,7 +101,8 @@ class Event(Record):
         parent_span_id: int = 0,
         id: Optional[int] = None,
     ) -> None:
-        self.id = id if id is not None else new_id()
+        # new_id() inlined: an event is made on the caller's thread for every track_event
+        self.id = id if id is not None else (getrandbits(128) or 1)
         self.name = name
         self.time_ns = time_ns
         self.attributes = attributes
