@@ -178,11 +178,13 @@ _EVENT_MARK = b"\x4a" + _attr(common.RECORD_TYPE_KEY, "event")
 
 
 _NAME_CACHE: Dict[str, bytes] = {}
+_IDS = struct.Struct(">HQQHQ").pack  # trace id (tag 1, 16 bytes), span id (tag 2, 8 bytes)
+_TIMES = struct.Struct("<BQBQ").pack  # start and end time, fixed64
 
 
 def _event_span(r: Any) -> bytes:
     """An event as a zero-length INTERNAL span (the hot path: kept flat on purpose)."""
-    trace_id, span_id, parent = common.span_ids(r)
+    trace_id = (r.trace_id or r.id) & common.MASK128
     t = r.time_ns & common.MASK64
     name = r.name
     head = _NAME_CACHE.get(name)
@@ -190,10 +192,10 @@ def _event_span(r: Any) -> bytes:
         if len(_NAME_CACHE) >= _KV_CACHE_SIZE:
             _NAME_CACHE.clear()
         head = _NAME_CACHE[name] = _string(b"\x2a", name) + b"\x30\x01"  # name, kind INTERNAL
-    parts = [b"\x0a\x10", trace_id.to_bytes(16, "big"), b"\x12\x08", span_id.to_bytes(8, "big")]
-    if parent:
-        parts += (b"\x22\x08", parent.to_bytes(8, "big"))
-    parts += (head, _pack_q2(0x39, t), _pack_q2(0x41, t))
+    parts = [_IDS(0x0A10, trace_id >> 64, trace_id & common.MASK64, 0x1208, (r.id & common.MASK64) or 1)]
+    if r.parent_span_id:
+        parts.append(b"\x22\x08" + (r.parent_span_id & common.MASK64).to_bytes(8, "big"))
+    parts += (head, _TIMES(0x39, t, 0x41, t))
     attrs = r.attributes
     append = parts.append
     cache = _KV_CACHE
