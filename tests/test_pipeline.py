@@ -379,3 +379,26 @@ def test_batch_split_keeps_resource_and_sequence():
     b = Batch([1, 2, 3], seq=7)  # type: ignore[list-item]
     x, y = b.split()
     assert list(x) + list(y) == [1, 2, 3] and x.seq == y.seq == 7 and x.resource is b.resource
+
+
+def test_flush_is_answered_while_other_threads_keep_tracking():
+    mem = MemoryBackend()
+    c = make(mem, max_queue_size=1_000_000, flush_interval=60)
+    stop = threading.Event()
+
+    def spam():
+        while not stop.is_set():
+            c.track_event("noise")
+
+    threads = [threading.Thread(target=spam) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        c.track_event("mine")
+        assert c.flush(10)
+        assert any(r.name == "mine" for r in mem.records)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        c.shutdown(5)

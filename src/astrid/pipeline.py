@@ -351,12 +351,15 @@ class BatchProcessor:
         now = time.monotonic()
         due = now >= self.next_collect
         forced = gen > self.flushed_gen or self.stopping
-        while True:
+        # take at most what is queued now, so a flush is answered even under sustained load
+        budget = len(self.queue)
+        while budget > 0:
             with self.lock:
-                n = len(self.queue)
+                n = min(len(self.queue), budget)
                 if n == 0 or (n < cfg.batch_size and not (due or forced)):
                     break
                 take = min(n, cfg.batch_size)
+                budget -= take
                 records = [self.queue.popleft() for _ in range(take)]
                 self.taken += take
             self._hand(records)
