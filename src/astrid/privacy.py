@@ -159,19 +159,22 @@ class PrivacyEngine:
 
     def hash_value(self, value: str) -> str:
         """HMAC-SHA256 of ``value`` under the project's salt, as 32 hex digits."""
-        return hmac.new(self._salt, value.encode("utf-8", "replace"), hashlib.sha256).hexdigest()[
-            :32
-        ]
+        mac = hmac.new(self._salt, value.encode("utf-8", "replace"), hashlib.sha256)
+        return mac.hexdigest()[:32]
 
     def sanitize(self, item: Any) -> Any:
-        """A sanitized copy of a string or mapping, or the record sanitized in place."""
+        """A sanitized copy of a string or mapping, or the record sanitized in place.
+
+        Never raises: when something cannot be sanitized the result is ``None`` for a record
+        (the pipeline then drops it), ``{}`` for a mapping and ``""`` for a string.
+        """
         try:
             if isinstance(item, str):
                 return self.sanitize_text(item)
             if isinstance(item, abc.Mapping):
                 return self.sanitize_attributes(item)
             return self.sanitize_record(item)
-        except Exception:  # never reached in practice; the host program must not see it
+        except Exception:  # not a record, or a broken one: the host program must not see it
             logger.warning("privacy: sanitizing a %s failed", type(item).__name__, exc_info=True)
             self.counts["records_failed"] += 1
             return "" if isinstance(item, str) else ({} if isinstance(item, Mapping) else None)
