@@ -34,7 +34,7 @@ ACTIONS: Tuple[str, ...] = ("redact", "hash", "mask", "drop", "off")
 
 # Our own placeholders must never be matched again: that keeps sanitizing idempotent.
 _NOT_PLACEHOLDER = r"(?!\[(?:REDACTED|HASHED|MASKED):)"
-_PLACEHOLDER_RE = re.compile(r"\[(?:REDACTED|HASHED|MASKED):[a-z_]+(?::[0-9A-Za-z]+)?\]")
+_PLACEHOLDER_HEAD = re.compile(r"\[(?:HASHED|MASKED):[a-z_]*$")
 
 _PRIVATE_KEY = re.compile(
     r"(?P<v>-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY[ A-Z]{0,10}-----"
@@ -256,6 +256,9 @@ def _home_ok(v: str, m: re.Match[str]) -> bool:
 
 
 def _secret_ok(v: str, m: re.Match[str]) -> bool:
+    if _PLACEHOLDER_HEAD.search(m.string, max(0, m.start() - 24), m.start()):
+        # "[HASHED:api_key:3f2a...]" is our own output, not an assignment
+        return False
     # "Invalid token: expired" is prose; "token: s3cr3t" and "password: correcthorsebatterystaple"
     # are not. An unquoted value after ':' therefore must not read as one short word.
     if m.group("v") is None or "=" in m.group("sep"):
@@ -269,7 +272,6 @@ def _iban_ok(v: str, m: re.Match[str]) -> bool:
 
 Validator = Optional[Callable[[str, "re.Match[str]"], bool]]
 
-#: kind -> list of (pattern, validator); the value is the group named v (or v1/v2).
 # A gate is a cheap necessary condition for a detector, checked before its regex runs:
 # gate(text, lowercased text, length of the longest digit-like run). Most text opens no gate.
 Gate = Callable[[str, str, int], bool]
@@ -323,13 +325,10 @@ _SHRINKABLE = frozenset({"iban", "phone"})
 
 def may_contain_pii(text: str) -> bool:
     """The cheap pre-scan: False means no detector can match ``text``."""
-    return len(text) >= 6 and (
+    # the shortest value any detector finds is an IPv6 address such as "::2"
+    return len(text) >= 3 and (
         _TRIGGER.search(text) is not None or _TRIGGER_DIGITS.search(text) is not None
     )
-
-
-def is_placeholder(text: str) -> bool:
-    return _PLACEHOLDER_RE.fullmatch(text) is not None
 
 
 class Replacer:
