@@ -661,6 +661,24 @@ def attribute_cases() -> List[Dict[str, Any]]:
         {"actions": {"ip": "drop"}},
     )
     add("action-off", {"m": "from 8.8.8.8"}, {"m": "from 8.8.8.8"}, {"actions": {"ip": "off"}})
+    add(
+        "action-hash-kind-named-like-a-secret",
+        {"m": "AKIAIOSFODNN7EXAMPLE", "n": "[HASHED:api_key:%s]" % digest("AKIAIOSFODNN7EXAMPLE")},
+        {
+            "m": "[HASHED:api_key:%s]" % digest("AKIAIOSFODNN7EXAMPLE"),
+            "n": "[HASHED:api_key:%s]" % digest("AKIAIOSFODNN7EXAMPLE"),
+        },
+        {"actions": {"api_key": "hash", "secret": "hash"}},
+    )
+    add(
+        "action-mask-phone",
+        {"m": "call 555-123-4567"},
+        {"m": "call [MASKED:phone:4567]"},
+        {"actions": {"phone": "mask"}},
+    )
+    add(
+        "value-short-ipv6", {"peer": "::2", "loopback": "::1"}, {"peer": R("ip"), "loopback": "::1"}
+    )
     add("action-redact-default", {"m": "from 8.8.8.8"}, {"m": "from " + R("ip")})
     # limits
     add(
