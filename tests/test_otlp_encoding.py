@@ -240,3 +240,10 @@ def test_any_attributes_survive_both_encodings(values: Dict[str, Any], name: str
         got.pop("astrid.record.type")
         assert got == values
         assert s.name == name and s.start_time_unix_nano == t
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_cached_attribute_encodings_keep_types_apart(protocol: str) -> None:
+    records = [Event("t", {"a": v}, T0) for v in (True, 1, 1.0, "1", False, 0, 0.0, "")]
+    got = [attrs(s.attributes)["a"] for s in spans(roundtrip(protocol, "traces", records * 2))]
+    assert [(type(v), v) for v in got] == [(type(v), v) for v in [True, 1, 1.0, "1", False, 0, 0.0, ""] * 2]

@@ -43,7 +43,7 @@ def _string(tag: bytes, text: str) -> bytes:
 
 # ------------------------------------------------------------------ AnyValue / KeyValue
 
-_KV_CACHE: Dict[Tuple[str, str], bytes] = {}
+_KV_CACHE: Dict[Tuple[Any, ...], bytes] = {}
 _KV_CACHE_SIZE = 8192
 _CACHED_VALUE_LENGTH = 64
 
@@ -95,7 +95,15 @@ def _attr(k: str, v: Any) -> bytes:
                 _KV_CACHE.clear()
             enc = _KV_CACHE[(k, v)] = _kv_field(k, v)
         return enc
-    if cls is int or cls is float or cls is bool:
+    if cls is bool or (cls is int and -128 <= v < 1024):
+        # flags and small counts repeat too; the class is part of the key (True == 1)
+        enc = _KV_CACHE.get((k, cls, v))
+        if enc is None:
+            if len(_KV_CACHE) >= _KV_CACHE_SIZE:
+                _KV_CACHE.clear()
+            enc = _KV_CACHE[(k, cls, v)] = _kv_field(k, v)
+        return enc
+    if cls is int or cls is float:
         key = _KEY_CACHE.get(k)
         if key is None:
             if len(_KEY_CACHE) >= _KV_CACHE_SIZE:
@@ -103,8 +111,6 @@ def _attr(k: str, v: Any) -> bytes:
             key = _KEY_CACHE[k] = _string(b"\x0a", k)
         if cls is float:
             kv = key + b"\x12\x09\x21" + _pack_d(v)
-        elif cls is bool:
-            kv = key + (b"\x12\x02\x10\x01" if v else b"\x12\x02\x10\x00")
         elif -0x8000000000000000 <= v <= 0x7FFFFFFFFFFFFFFF:
             n = _varint(v & 0xFFFFFFFFFFFFFFFF)
             kv = key + b"\x12" + _VARINTS[len(n) + 1] + b"\x18" + n
