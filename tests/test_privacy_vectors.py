@@ -106,3 +106,5 @@ def test_precision_and_recall_on_the_vectors_are_what_the_docs_say() -> None:
     docs = (Path(__file__).parent.parent / "docs" / "privacy.md").read_text(encoding="utf-8")
     assert "precision %.1f%%" % (100 * pr["precision"]) in docs
     assert "recall %.1f%%" % (100 * pr["recall"]) in docs
+    assert "hold {:,} cases".format(len(CASES)) in docs
+    assert "{:,} benign look-alikes".format(int(pr["negatives"])) in docs
