@@ -92,6 +92,9 @@ def test_client_options_beat_otel_variables_which_beat_astrid_variables() -> Non
     assert b.endpoints["traces"] == "https://astrid.example/v1/traces" and b.signals["traces"].timeout == 7.0
     b = backend({**otel, **astrid}, config={"endpoint": "https://app.example", "timeout": 1.5})
     assert b.endpoints["traces"] == "https://app.example/v1/traces" and b.signals["traces"].timeout == 1.5
+    # a value the application passes wins even when it equals the default
+    b = backend(otel, config={"endpoint": "http://localhost:4318", "timeout": 10.0})
+    assert b.endpoints["traces"] == "http://localhost:4318/v1/traces" and b.signals["traces"].timeout == 10.0
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Mapping, Optional, Tuple
 
 logger = logging.getLogger("astrid")
 
@@ -96,21 +96,23 @@ class TelemetryConfig:
     install_atexit: bool = _opt(True, None, "Flush at interpreter exit, bounded by shutdown_timeout.")
     debug: bool = _opt(False, "ASTRID_DEBUG", "Print SDK diagnostics (the astrid logger) to stderr.")
     env: Mapping[str, str] = field(default_factory=environ, repr=False, compare=False, metadata={"env": None, "doc": "Environment snapshot."})
+    explicit: FrozenSet[str] = field(default=frozenset(), repr=False, compare=False, metadata={"env": None, "doc": "Options the application passed."})
 
     # ------------------------------------------------------------------ building
 
     @classmethod
     def option_names(cls) -> Tuple[str, ...]:
-        return tuple(f.name for f in dataclasses.fields(cls) if f.name != "env")
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name not in ("env", "explicit"))
 
     @classmethod
     def from_options(cls, env: Optional[Mapping[str, str]] = None, **options: Any) -> "TelemetryConfig":
         """Build and validate a config from constructor arguments, then environment, then defaults."""
         env = dict(environ() if env is None else env)
         fields = {f.name: f for f in dataclasses.fields(cls)}
-        values: Dict[str, Any] = {"env": env}
+        given = frozenset(k for k, v in options.items() if v is not None and k in fields)
+        values: Dict[str, Any] = {"env": env, "explicit": given}
         for name, f in fields.items():
-            if name == "env":
+            if name in ("env", "explicit"):
                 continue
             if name in options and options[name] is not None:
                 values[name] = options[name]

@@ -160,7 +160,8 @@ class _Lane:
                 c.batches += 1
                 self._finish(batch)
             elif result.split and len(batch) > 1:
-                # the receiver refused the size: retry the halves right away
+                # the receiver answered (refusing the size): retry the halves right away
+                self.breaker.record_success()
                 first, second = batch.split()
                 self.pending.popleft()
                 self.pending.appendleft(second)

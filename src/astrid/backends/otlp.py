@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
@@ -217,21 +216,8 @@ def _partial_success(body: bytes, content_type: str, encoder: Any) -> Optional[T
 
 
 def _explicit(config: TelemetryConfig, name: str, env_var: str) -> Any:
-    """The config value if the application passed it: not the default, not from ``env_var``."""
-    value = getattr(config, name)
-    field = {f.name: f for f in dataclasses.fields(config)}[name]
-    default = field.default_factory() if field.default is dataclasses.MISSING else field.default  # type: ignore[misc,operator]
-    if value is None or value == default:
-        return None
-    raw = config.env.get(env_var, "").strip()
-    if raw:
-        try:
-            same = parse_headers(raw) == value if name == "headers" else type(value)(raw) == value
-        except (TypeError, ValueError):
-            same = False
-        if same:
-            return None
-    return value
+    """The config value if the application passed it to the client (not from ``env_var``)."""
+    return getattr(config, name) if name in config.explicit else None
 
 
 def _env_value(env: Mapping[str, str], name: str) -> Optional[str]:
