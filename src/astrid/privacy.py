@@ -11,7 +11,7 @@ from collections import abc
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
-from .privacy_detectors import ACTIONS, KINDS, Replacer, may_contain_pii, scrub_text
+from .privacy_detectors import ACTIONS, KINDS
 from .privacy_keys import (
     DEFAULT_HASH_KEYS,
     DEFAULT_SECRET_KEYS,
@@ -21,6 +21,7 @@ from .privacy_keys import (
     KEY_SCAN,
     KeyRules,
 )
+from .privacy_scrub import Replacer, may_contain_pii, scrub_text
 
 logger = logging.getLogger("astrid")
 
