@@ -116,7 +116,7 @@ def track_error(error: Optional[BaseException] = None, attributes: Optional[Mapp
 def span(name: str, attributes: Optional[Mapping[str, Any]] = None) -> Any:
     c = _default
     if c is None:
-        from .client import NOOP_SPAN
+        from .spans import NOOP_SPAN
 
         return NOOP_SPAN
     return c.span(name, attributes)

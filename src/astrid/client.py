@@ -8,13 +8,12 @@ import logging
 import math
 import sys
 import threading
-from contextvars import ContextVar
 from time import time_ns
-from typing import Any, Callable, Dict, Literal, Mapping, Optional, TypeVar, Union, cast
+from typing import Any, Callable, Dict, Mapping, Optional, TypeVar, Union, cast
 
 from . import consent as _consent
 from .aggregation import METRIC_TYPES, MetricAggregator
-from .backends import backend_names, create_backends, is_backend
+from .backends import check_backend_options, check_backend_spec, create_backends
 from .config import TelemetryConfig, parse_headers
 from .records import (
     SEVERITY_NUMBERS,
@@ -23,11 +22,11 @@ from .records import (
     Log,
     Resource,
     Span,
-    SpanEvent,
     default_resource_attributes,
     new_id,
     new_span_id,
 )
+from .spans import NOOP_SPAN, ActiveSpan, _current_span
 
 logger = logging.getLogger("astrid")
 
@@ -35,135 +34,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 MAX_NAME_LENGTH = 256
 _NUMBER_TYPES = (int, float)
-
-#: the span that is current in this thread / task (parent of new spans, events and logs)
-_current_span: ContextVar[Optional["ActiveSpan"]] = ContextVar("astrid_current_span", default=None)
-
-
-class ActiveSpan:
-    """A span being timed. Use as a context manager; the exception (if any) still propagates."""
-
-    __slots__ = ("_client", "record", "_token", "_ended")
-
-    def __init__(self, client: "TelemetryClient", record: Span) -> None:
-        self._client = client
-        self.record = record
-        self._token: Any = None
-        self._ended = False
-
-    @property
-    def trace_id(self) -> int:
-        return self.record.trace_id
-
-    @property
-    def span_id(self) -> int:
-        return self.record.span_id
-
-    def set_attribute(self, key: str, value: Any) -> "ActiveSpan":
-        try:
-            self.record.attributes[key] = value
-        except Exception:
-            pass
-        return self
-
-    def set_attributes(self, attributes: Mapping[str, Any]) -> "ActiveSpan":
-        try:
-            self.record.attributes.update(attributes)
-        except Exception:
-            pass
-        return self
-
-    def add_event(self, name: str, attributes: Optional[Mapping[str, Any]] = None) -> "ActiveSpan":
-        try:
-            self.record.events.append(SpanEvent(str(name), time_ns(), dict(attributes or {})))
-        except Exception:
-            pass
-        return self
-
-    def set_status(self, status: str, message: str = "") -> "ActiveSpan":
-        if status in ("ok", "error", "unset"):
-            self.record.status = status
-            self.record.status_message = str(message) if message else ""
-        return self
-
-    def record_exception(self, exc: BaseException) -> "ActiveSpan":
-        try:
-            self.record.pending_exceptions.append((exc, time_ns()))
-        except Exception:
-            pass
-        return self
-
-    def __enter__(self) -> "ActiveSpan":
-        self._token = _current_span.set(self)
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
-        try:
-            if exc is not None and self.record.status != "error":
-                self.record.status = "error"
-                self.record.status_message = _type_name(exc)
-                self.record.pending_exceptions.append((exc, time_ns()))
-        except Exception:
-            pass
-        self.end()
-        return False  # never swallow the caller's exception
-
-    def end(self) -> None:
-        if self._ended:
-            return
-        self._ended = True
-        try:
-            if self._token is not None:
-                try:
-                    _current_span.reset(self._token)
-                except ValueError:  # ended in another context
-                    pass
-                self._token = None
-            self.record.end_ns = time_ns()
-            self._client._enqueue(self.record)
-        except Exception:
-            self._client._invalid()
-
-
-class _NoopSpan:
-    """What ``span()`` gives when the client is disabled: does nothing, costs nothing."""
-
-    __slots__ = ()
-    trace_id = 0
-    span_id = 0
-    record = None
-
-    def set_attribute(self, key: str, value: Any) -> "_NoopSpan":
-        return self
-
-    def set_attributes(self, attributes: Mapping[str, Any]) -> "_NoopSpan":
-        return self
-
-    def add_event(self, name: str, attributes: Optional[Mapping[str, Any]] = None) -> "_NoopSpan":
-        return self
-
-    def set_status(self, status: str, message: str = "") -> "_NoopSpan":
-        return self
-
-    def record_exception(self, exc: BaseException) -> "_NoopSpan":
-        return self
-
-    def __enter__(self) -> "_NoopSpan":
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
-        return False
-
-    def end(self) -> None:
-        return None
-
-
-NOOP_SPAN = _NoopSpan()
-
-
-def _type_name(exc: BaseException) -> str:
-    return type(exc).__name__
-
 
 def _name(value: Any) -> Optional[str]:
     """A usable record name, or None for a bad one (counted, never raised)."""
@@ -240,7 +110,7 @@ class TelemetryClient:
         cfg = self.config
         if cfg.debug:
             _enable_debug_logging()
-        _check_backend_spec(cfg.backend)
+        check_backend_spec(cfg.backend)
         if cfg.privacy is not None:
             _check_privacy(cfg.privacy)
         self._backend_options = backend_opts
@@ -255,7 +125,7 @@ class TelemetryClient:
         if self.decision.enabled:
             self._start_pipeline()
         elif backend_opts:
-            _check_backend_options(cfg.backend, backend_opts)
+            check_backend_options(cfg.backend, backend_opts)
         logger.debug("astrid client %r: telemetry %s (%s)", cfg.project_name,
                      "on" if self._enabled else "off", self.decision.reason)
 
@@ -534,42 +404,6 @@ def _seconds(timeout: Any) -> float:
     except (TypeError, ValueError):
         return 0.0
     return t if math.isfinite(t) and t > 0 else 0.0
-
-
-def _check_backend_spec(spec: Any) -> None:
-    items = spec if isinstance(spec, (list, tuple)) else [spec]
-    if not items:
-        raise ValueError("backend= is an empty list; give at least one backend")
-    for item in items:
-        if isinstance(item, str):
-            if item not in backend_names():
-                raise ValueError(
-                    "backend=%r is not known; use one of %s, a Backend object or a list of them"
-                    % (item, ", ".join(repr(n) for n in backend_names()))
-                )
-        elif not is_backend(item):
-            raise TypeError(
-                "backend= must be a backend name (%s), an object with export(batch, timeout) and "
-                "shutdown(timeout), or a list of them; got %s" % (", ".join(backend_names()), type(item).__name__)
-            )
-
-
-def _check_backend_options(spec: Any, options: Dict[str, Any]) -> None:
-    from .backends import backend_option_names
-
-    names = [i for i in (spec if isinstance(spec, (list, tuple)) else [spec]) if isinstance(i, str)]
-    accepted: set = set()  # type: ignore[type-arg]
-    for n in names:
-        try:
-            accepted.update(backend_option_names(n))
-        except Exception:
-            pass
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise TypeError(
-            "TelemetryClient() got unknown option(s) %s (not a client option, nor one of backend %s)"
-            % (", ".join(unknown), ", ".join(map(repr, names)) or "objects")
-        )
 
 
 def _check_privacy(privacy: Any) -> None:

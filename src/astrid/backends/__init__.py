@@ -12,7 +12,6 @@ from typing import (
     Iterable,
     List,
     Optional,
-    Sequence,
     Union,
 )
 
@@ -160,13 +159,18 @@ def backend_names() -> List[str]:
     return sorted(_REGISTRY)
 
 
-def _resolve(name: str) -> Callable[..., Any]:
+def _resolve_name(name: str) -> Union[str, Callable[..., Any]]:
     target = _REGISTRY.get(name)
     if target is None:
         raise ValueError(
             "backend=%r is not known; use one of %s, a Backend object or a list of them"
             % (name, ", ".join(repr(n) for n in backend_names()))
         )
+    return target
+
+
+def _resolve(name: str) -> Callable[..., Any]:
+    target = _resolve_name(name)
     if isinstance(target, str):
         module_name, _, attr = target.partition(":")
         target = getattr(importlib.import_module(module_name), attr)
@@ -187,6 +191,42 @@ def is_backend(obj: object) -> bool:
     return callable(getattr(obj, "export", None))
 
 
+def _items(spec: Any) -> List[Any]:
+    return list(spec) if isinstance(spec, (list, tuple)) else [spec]
+
+
+def check_backend_spec(spec: Any) -> None:
+    """Raise ValueError/TypeError unless ``spec`` is a known name, a backend object or a list of them."""
+    items = _items(spec)
+    if not items:
+        raise ValueError("backend= is an empty list; give at least one backend")
+    for item in items:
+        if isinstance(item, str):
+            _resolve_name(item)
+        elif not is_backend(item):
+            raise TypeError(
+                "backend= must be a backend name (%s), an object with export(batch, timeout) "
+                "and shutdown(timeout), or a list of them; got %s"
+                % (", ".join(backend_names()), type(item).__name__)
+            )
+
+
+def check_backend_options(spec: Any, options: Dict[str, Any]) -> None:
+    """Raise TypeError for keyword options that no named backend in ``spec`` accepts."""
+    if not options:
+        return
+    names = [i for i in _items(spec) if isinstance(i, str)]
+    accepted: set = set()  # type: ignore[type-arg]
+    for n in names:
+        accepted.update(backend_option_names(n))
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise TypeError(
+            "unknown option(s) %s: not a client option, nor an option of backend %s"
+            % (", ".join(unknown), ", ".join(map(repr, names)) or "objects")
+        )
+
+
 def create_backends(
     spec: Any, config: "TelemetryConfig", options: Optional[Dict[str, Any]] = None
 ) -> List[Any]:
@@ -195,34 +235,16 @@ def create_backends(
     Raises ValueError/TypeError for a spec or option the user can fix.
     """
     options = dict(options or {})
-    items: Sequence[Any] = spec if isinstance(spec, (list, tuple)) else [spec]
-    if not items:
-        raise ValueError("backend= is an empty list; give at least one backend")
+    check_backend_spec(spec)
+    check_backend_options(spec, options)
     backends = []
-    for item in items:
+    for item in _items(spec):
         if isinstance(item, str):
-            factory = _resolve(item)
             accepted = set(backend_option_names(item))
             mine = {k: v for k, v in options.items() if k in accepted}
-            backends.append(factory(config=config, **mine))
-        elif is_backend(item):
-            backends.append(item)
+            backends.append(_resolve(item)(config=config, **mine))
         else:
-            raise TypeError(
-                "backend= must be a backend name (%s), an object with export(batch, timeout) "
-                "and shutdown(timeout), or a list of them; got %r"
-                % (", ".join(backend_names()), type(item).__name__)
-            )
-    if options:
-        names = [i for i in items if isinstance(i, str)]
-        accepted_all = set()
-        for n in names:
-            accepted_all.update(backend_option_names(n))
-        unknown = sorted(set(options) - accepted_all)
-        if unknown:
-            raise TypeError(
-                "unknown option(s) %s for backend %s" % (", ".join(unknown), ", ".join(map(repr, names)) or "objects")
-            )
+            backends.append(item)
     return backends
 
 
@@ -237,6 +259,8 @@ __all__ = [
     "ExportResult",
     "backend_name",
     "backend_names",
+    "check_backend_options",
+    "check_backend_spec",
     "create_backends",
     "register_backend",
 ]
