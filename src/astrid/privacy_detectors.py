@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 # Every pattern below is written for bounded backtracking: runs have an upper bound, each
 # pattern starts with a negative look-behind on its own leading character class (so inside a
@@ -261,47 +261,55 @@ def _iban_ok(v: str, m: re.Match[str]) -> bool:
 
 Validator = Optional[Callable[[str, "re.Match[str]"], bool]]
 
-# A gate is a cheap necessary condition for a detector, checked before its regex runs:
-# gate(text, lowercased text, length of the longest digit-like run). Most text opens no gate.
-Gate = Callable[[str, str, int], bool]
 _API_HINT = re.compile(
     r"AKIA|ASIA|ABIA|ACCA|ghp_|gho_|ghs_|ghu_|ghr_|github_pat_|xox|k_live_|k_test_|AIza|sk-"
 )
 _IBAN_HINT = re.compile(r"[A-Z]{2}\d\d ?[A-Z0-9]{4}")
 _SECRET_HINT = re.compile(r"pass|pwd|secret|token|key|credential|session")
 
+#: Every detector in the order it runs: (kind, pattern, validator). The value is the group
+#: named v (or v1/v2); the validator, when there is one, has the last word on a match.
+DETECTORS: Tuple[Tuple[str, re.Pattern[str], Validator], ...] = (
+    ("private_key", _PRIVATE_KEY, None),
+    ("url_credentials", _URL_CREDENTIALS, None),
+    ("url_secret", _URL_SECRET, None),
+    ("jwt", _JWT, None),
+    ("auth_header", _AUTH_HEADER, _secretish),
+    ("api_key", _API_KEY, None),
+    ("secret", _SECRET, _secret_ok),
+    ("email", _EMAIL, _email_ok),
+    ("iban", _IBAN, _iban_ok),
+    ("card", _CARD, _card_ok),
+    ("ssn", _SSN, None),
+    ("phone", _PHONE, _phone_ok),
+    ("ip", _IPV6, _ipv6_ok),
+    ("ip", _IPV4, _ipv4_ok),
+    ("home_path", _HOME, _home_ok),
+)
 
-def _iban_gate(text: str, lower: str, digits: int) -> bool:
-    return _IBAN_HINT.search(text) is not None
 
+def gates(text: str, digit_run: int) -> Tuple[bool, ...]:
+    """For each of DETECTORS, a cheap necessary condition for it to match ``text``.
 
-def _ipv6_gate(text: str, lower: str, digits: int) -> bool:
-    return text.count(":") >= 2
-
-
-def _secret_gate(text: str, lower: str, digits: int) -> bool:
-    return ("=" in text or ":" in text) and _SECRET_HINT.search(lower) is not None
-
-
-def _home_gate(text: str, lower: str, digits: int) -> bool:
-    return "/home/" in text or "/users/" in lower or "\\users\\" in lower
-
-
-#: kind -> list of (pattern, validator, gate); the value is the group named v (or v1/v2).
-DETECTORS: Dict[str, List[Tuple[re.Pattern[str], Validator, Gate]]] = {
-    "private_key": [(_PRIVATE_KEY, None, lambda t, lo, d: "-----BEGIN" in t)],
-    "url_credentials": [(_URL_CREDENTIALS, None, lambda t, lo, d: "://" in t and "@" in t)],
-    "url_secret": [(_URL_SECRET, None, lambda t, lo, d: "=" in t)],
-    "jwt": [(_JWT, None, lambda t, lo, d: "eyJ" in t)],
-    "auth_header": [(_AUTH_HEADER, _secretish, lambda t, lo, d: "bearer" in lo or "basic" in lo)],
-    "api_key": [(_API_KEY, None, lambda t, lo, d: "aws" in lo or _API_HINT.search(t) is not None)],
-    "secret": [(_SECRET, _secret_ok, _secret_gate)],
-    "email": [(_EMAIL, _email_ok, lambda t, lo, d: "@" in t)],
-    # the shortest card is 13 digits, an SSN 11 characters, a phone number or IPv4 address 7
-    "iban": [(_IBAN, _iban_ok, _iban_gate)],
-    "card": [(_CARD, _card_ok, lambda t, lo, d: d >= 13)],
-    "ssn": [(_SSN, None, lambda t, lo, d: d >= 11)],
-    "phone": [(_PHONE, _phone_ok, lambda t, lo, d: d >= 7)],
-    "ip": [(_IPV6, _ipv6_ok, _ipv6_gate), (_IPV4, _ipv4_ok, lambda t, lo, d: d >= 7)],
-    "home_path": [(_HOME, _home_ok, _home_gate)],
-}
+    ``digit_run`` is the length of the longest run of digits and separators. Most text opens
+    no gate, so most detectors never run their pattern.
+    """
+    lower = text.lower()
+    return (
+        "-----BEGIN" in text,
+        "://" in text and "@" in text,
+        "=" in text,
+        "eyJ" in text,
+        "bearer" in lower or "basic" in lower,
+        "aws" in lower or _API_HINT.search(text) is not None,
+        ("=" in text or ":" in text) and _SECRET_HINT.search(lower) is not None,
+        "@" in text,
+        _IBAN_HINT.search(text) is not None,
+        # the shortest card is 13 digits, an SSN 11 characters, a phone number or IPv4 address 7
+        digit_run >= 13,
+        digit_run >= 11,
+        digit_run >= 7,
+        text.count(":") >= 2,
+        digit_run >= 7,
+        "/home/" in text or "/users/" in lower or "\\users\\" in lower,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Dict, List, Optional, Tuple
 
-from .privacy_detectors import DETECTORS, KINDS, Validator
+from .privacy_detectors import DETECTORS, Validator, gates
 
 # The pre-scan: every detector's match contains one of these literals or a run of seven
 # digit-like characters (or the digits and groups of an IBAN). Each pattern starts with a
@@ -63,29 +63,25 @@ def scrub_text(
     (kind -> count) is updated with what was replaced; it never holds the values themselves.
     """
     drop = False
-    lower = text.lower()
-    digits = _longest_digit_run(text)
-    for kind in KINDS:
+    # gates are read on the text as given: replacing a value only ever removes matches
+    for (kind, pattern, validator), open_ in zip(DETECTORS, gates(text, _longest_digit_run(text))):
+        if not open_:
+            continue
         action = actions.get(kind, "redact")
         if action == "off":
             continue
-        for pattern, validator, gate in DETECTORS[kind]:
-            if not gate(text, lower, digits):
-                continue
-            sub = _Substitution(kind, action, validator, replacer)
-            text = _sub_all(pattern, text, sub)
-            if sub.hits:
-                if found is not None:
-                    found[kind] = found.get(kind, 0) + sub.hits
-                if action == "drop":
-                    drop = True
-                lower = text.lower()
-                digits = _longest_digit_run(text)
+        sub = _Substitution(kind, action, validator, replacer)
+        text = _sub_all(pattern, text, sub)
+        if sub.hits:
+            if found is not None:
+                found[kind] = found.get(kind, 0) + sub.hits
+            if action == "drop":
+                drop = True
     return text, drop
 
 
 def _longest_digit_run(text: str) -> int:
-    return max((len(run) for run in _DIGIT_RUN.findall(text)), default=0)
+    return max(map(len, _DIGIT_RUN.findall(text)), default=0)
 
 
 def _sub_all(pattern: re.Pattern[str], text: str, sub: _Substitution) -> str:
