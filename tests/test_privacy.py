@@ -96,6 +96,20 @@ def test_sanitize_batch_drops_a_record_it_cannot_sanitize_and_counts_it() -> Non
     assert eng.stats()["records_failed"] == 1
 
 
+def test_a_failure_is_logged_without_the_values_it_carries(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Leaky:
+        @property
+        def attributes(self) -> Dict[str, Any]:
+            raise RuntimeError("no attributes for ada@example.com")
+
+    caplog.set_level(logging.DEBUG, logger="astrid")
+    assert engine().sanitize(Leaky()) is None
+    assert "Leaky" in caplog.text and "RuntimeError" in caplog.text
+    assert "ada@example.com" not in caplog.text
+
+
 def test_sanitize_returns_none_for_something_that_is_not_a_record() -> None:
     eng = engine()
     assert eng.sanitize(42) is None

@@ -175,8 +175,11 @@ class PrivacyEngine:
             if isinstance(item, abc.Mapping):
                 return self.sanitize_attributes(item)
             return self.sanitize_record(item)
-        except Exception:  # not a record, or a broken one: the host program must not see it
-            logger.warning("privacy: sanitizing a %s failed", type(item).__name__, exc_info=True)
+        except Exception as exc:  # not a record, or a broken one: the host must not see it
+            # the type only: a message or traceback could carry the very values being removed
+            logger.warning(
+                "privacy: sanitizing a %s failed (%s)", type(item).__name__, type(exc).__name__
+            )
             self.counts["records_failed"] += 1
             return "" if isinstance(item, str) else ({} if isinstance(item, Mapping) else None)
 
