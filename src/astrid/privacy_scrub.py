@@ -26,10 +26,10 @@ _SHRINKABLE = frozenset({"iban", "phone"})
 
 def may_contain_pii(text: str) -> bool:
     """The cheap pre-scan: False means no detector can match ``text``."""
-    # the shortest value any detector finds is an IPv6 address such as "::2"
-    return len(text) >= 3 and (
-        _TRIGGER.search(text) is not None or _TRIGGER_DIGITS.search(text) is not None
-    )
+    if len(text) < 6:
+        # nothing this short is worth finding except an IPv6 address such as "::2"
+        return len(text) >= 3 and ":" in text
+    return _TRIGGER.search(text) is not None or _TRIGGER_DIGITS.search(text) is not None
 
 
 class Replacer:
