@@ -22,6 +22,7 @@ from .privacy_keys import (
     KeyRules,
 )
 from .privacy_scrub import Replacer, may_contain_pii, scrub_text
+from .records import _safe_str
 
 logger = logging.getLogger("astrid")
 
@@ -398,23 +399,3 @@ def _truncate(text: str, limit: int, tail: bool, force: bool = False) -> str:
     if tail:
         return TRUNCATION_MARKER + text[len(text) - keep :]
     return text[:keep] + TRUNCATION_MARKER
-
-
-def _safe_str(value: object) -> str:
-    """str(value) that cannot raise: a broken ``__str__`` or ``__repr__`` never escapes."""
-    try:
-        text = str(value)
-        if type(text) is str:
-            return text
-    except Exception:
-        pass
-    try:
-        text = repr(value)
-        if type(text) is str:
-            return text
-    except Exception:
-        pass
-    try:
-        return f"<unprintable {type(value).__name__}>"
-    except Exception:
-        return "<unprintable>"
