@@ -72,7 +72,7 @@ class TelemetryConfig:
     flush_interval: float = _opt(5.0, "ASTRID_FLUSH_INTERVAL", "Seconds between scheduled exports (and metric collection).")
     max_queue_size: int = _opt(20000, "ASTRID_MAX_QUEUE_SIZE", "Records held in memory at most; the oldest are dropped beyond it.")
     compression: str = _opt("gzip", "ASTRID_COMPRESSION", "Request body compression: gzip or none.")
-    compression_level: int = _opt(6, None, "gzip level 1-9.")
+    compression_level: int = _opt(1, "ASTRID_COMPRESSION_LEVEL", "gzip level 1-9 (1: least CPU on the host; telemetry compresses well at any level).")
     timeout: float = _opt(10.0, "ASTRID_TIMEOUT", "Seconds one HTTP request may take (connect, TLS, send, read).")
     shutdown_timeout: float = _opt(5.0, "ASTRID_SHUTDOWN_TIMEOUT", "Seconds shutdown() and the exit-time flush may take.")
     sample_rate: float = _opt(1.0, "ASTRID_SAMPLE_RATE", "Fraction of events and spans kept (0.0-1.0); logs, errors and metrics are always kept.")
