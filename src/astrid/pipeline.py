@@ -207,15 +207,17 @@ class BatchProcessor:
             self.cond.notify_all()
 
     def _prepare(self, rec: Record) -> Optional[Record]:
-        """Finalize, sample, sanitize, then the user's before_send hook (in that order)."""
-        finalize = getattr(rec, "finalize", None)
-        if finalize is not None:
-            finalize()
+        """Sample, sanitize (the engine formats errors first), then the user's before_send hook."""
         rate = self.config.sample_rate
         if rate < 1.0 and rec.type in _SAMPLED_TYPES and random.random() >= rate:
             self.sampled_out += 1
             return None
-        if self.privacy is not None:
+        if self.privacy is None:
+            finalize = getattr(rec, "finalize", None)
+            if finalize is not None:
+                finalize()
+        else:
+            # the engine formats errors and span exceptions (finalize) before it scans them
             out = self.privacy.sanitize(rec)
             if out is None:
                 self.filtered += 1

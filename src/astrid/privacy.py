@@ -22,7 +22,7 @@ from .privacy_keys import (
     KeyRules,
 )
 from .privacy_scrub import Replacer, may_contain_pii, scrub_text
-from .records import _safe_str
+from .records import Record, _safe_str
 
 logger = logging.getLogger("astrid")
 
@@ -115,6 +115,9 @@ class PrivacyConfig:
                 raise ValueError(f"{name} must be between {lo} and {hi}; got {value!r}")
 
 
+_ATTRIBUTES_ONLY = frozenset({"event", "metric"})
+
+
 class PrivacyEngine:
     """Sanitizes records before they leave the process. Never raises at run time.
 
@@ -171,6 +174,8 @@ class PrivacyEngine:
         (the pipeline then drops it), ``{}`` for a mapping and ``""`` for a string.
         """
         try:
+            if isinstance(item, Record):  # the pipeline's case first: a cheap class check
+                return self.sanitize_record(item)
             if isinstance(item, str):
                 return self.sanitize_text(item)
             if isinstance(item, abc.Mapping):
@@ -196,6 +201,10 @@ class PrivacyEngine:
 
     def sanitize_record(self, record: Any) -> Any:
         """Sanitize a record in place: attributes, log body, span events and status message."""
+        if getattr(record, "type", None) in _ATTRIBUTES_ONLY:
+            # events and metric points carry nothing else (the hot path: no failing lookups)
+            record.attributes = self.sanitize_attributes(record.attributes or {})
+            return record
         finalize = getattr(record, "finalize", None)
         if finalize is not None:
             # an error record formats its exception lazily; its text must be scanned too
