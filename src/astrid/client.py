@@ -110,6 +110,8 @@ class TelemetryClient:
         cfg = self.config
         if cfg.debug:
             _enable_debug_logging()
+        if cfg.spool_dir is not None:
+            logger.warning("spool_dir is accepted but the disk spool is not built yet; records stay in memory")
         check_backend_spec(cfg.backend)
         if cfg.privacy is not None:
             _check_privacy(cfg.privacy)

@@ -82,7 +82,7 @@ class TelemetryConfig:
     )
     privacy: Any = _opt(None, None, "PrivacyConfig (None: the safe defaults).")
     events_as: str = _opt("spans", "ASTRID_EVENTS_AS", "How events are exported over OTLP: spans or logs.")
-    spool_dir: Optional[str] = _opt(None, "ASTRID_SPOOL_DIR", "Directory for a disk spool of sanitized batches (survives restarts).")
+    spool_dir: Optional[str] = _opt(None, "ASTRID_SPOOL_DIR", "Reserved for the disk spool of sanitized batches (not built yet: accepted, logged, no effect).")
     allow_insecure: bool = _opt(False, "ASTRID_ALLOW_INSECURE", "Allow plain http:// to a host that is not loopback.")
     ca_file: Optional[str] = _opt(None, "ASTRID_CA_FILE", "CA bundle (PEM) to verify the server's TLS certificate.")
     client_cert: Optional[str] = _opt(None, "ASTRID_CLIENT_CERT", "Client certificate (PEM) for mutual TLS.")
