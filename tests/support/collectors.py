@@ -164,8 +164,8 @@ def otelcol() -> Iterator[Collector]:
     binary = otelcol_binary()
     if binary is None:
         pytest.skip(
-            "otelcorecol not found: set ASTRID_TEST_OTELCOL to its path or "
-            "`go install go.opentelemetry.io/collector/cmd/otelcorecol@<version>`"
+            "otelcorecol not found: scripts/test builds it with the collector builder (ocb) and "
+            "sets ASTRID_TEST_OTELCOL; or set ASTRID_TEST_OTELCOL to a collector binary yourself"
         )
     collector = Collector.start("otelcol", binary)
     yield collector
