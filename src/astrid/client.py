@@ -22,6 +22,7 @@ from .records import (
     Log,
     Resource,
     Span,
+    _safe_str,
     default_resource_attributes,
     new_id,
     new_span_id,
@@ -256,7 +257,7 @@ class TelemetryClient:
                 severity = level
             else:
                 severity = 9
-            body = message if message.__class__ is str else _safe_text(message)
+            body = message if message.__class__ is str else _safe_str(message)
             parent = _current_span.get()
             if parent is None:
                 rec = Log(body, severity, _attrs(attributes), time_ns())
@@ -278,7 +279,7 @@ class TelemetryClient:
                 if error is None:
                     return self._invalid()
             elif not isinstance(error, BaseException):
-                error = _MessageError(_safe_text(error))
+                error = _MessageError(_safe_str(error))
             parent = _current_span.get()
             trace_id = parent.record.trace_id if parent is not None else 0
             span_id = parent.record.span_id if parent is not None else 0
@@ -388,16 +389,6 @@ class TelemetryClient:
 
 class _MessageError(Exception):
     """Stands for an error given as a plain message instead of an exception."""
-
-
-def _safe_text(value: Any) -> str:
-    try:
-        return str(value)
-    except Exception:
-        try:
-            return repr(value)
-        except Exception:
-            return "<unprintable %s>" % type(value).__name__
 
 
 def _seconds(timeout: Any) -> float:
