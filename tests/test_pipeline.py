@@ -402,3 +402,26 @@ def test_flush_is_answered_while_other_threads_keep_tracking():
         for t in threads:
             t.join()
         c.shutdown(5)
+
+
+def test_queue_full_is_logged_once_per_burst_not_per_event(caplog, monkeypatch):
+    import logging
+
+    from astrid.pipeline import BatchProcessor
+
+    monkeypatch.setattr(BatchProcessor, "drop_log_interval", 0.0)
+    caplog.set_level(logging.WARNING, logger="astrid")
+    mem = MemoryBackend()
+    c = make(mem, max_queue_size=10, batch_size=1000, flush_interval=60)
+    for _ in range(100):
+        c.track_event("burst-1")
+    assert c.flush(5) is False  # records were dropped
+    for _ in range(100):
+        c.track_event("burst-2")
+    c.flush(5)
+    warnings = [r for r in caplog.records if "queue full" in r.getMessage()]
+    assert len(warnings) == 2
+    assert c.stats()["dropped"] == 180
+    c.track_event("after")
+    assert c.flush(5) is True  # nothing lost since the previous flush
+    c.shutdown(1)

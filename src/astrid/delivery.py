@@ -50,7 +50,6 @@ class DeliveryLane:
         self.name = backend_name(backend)
         self.pending: Deque[Batch] = deque()
         self.pending_records = 0
-        self.done_no = 0  # number of the newest batch this lane has finished with
         self.busy = False
         self.attempt = 0
         self.next_attempt = 0.0
@@ -77,7 +76,7 @@ class DeliveryLane:
             self.pending.remove(old)
             self.pending_records -= len(old)
             self.counters.dropped += len(old)
-            self.proc._note_loss(old.seq)
+            self.proc._note_loss()
             self.proc._warn_drop("backend %s is behind; dropped %d oldest records" % (self.name, len(old)))
 
     def progress(self, handed_no: int) -> int:
@@ -149,7 +148,7 @@ class DeliveryLane:
                 c.failed += result.rejected
                 if result.rejected:
                     c.count_failure("rejected")
-                    proc._note_loss(batch.seq)
+                    proc._note_loss()
                 c.batches += 1
                 self._finish(batch)
             elif result.split and len(batch) > 1:
@@ -183,14 +182,13 @@ class DeliveryLane:
                     len(batch),
                     result.reason,
                 )
-                proc._note_loss(batch.seq)
+                proc._note_loss()
                 self._finish(batch)
             self.pending_records = sum(len(b) for b in self.pending)
 
     def _finish(self, batch: Batch) -> None:
         if self.pending and self.pending[0] is batch:
             self.pending.popleft()
-        self.done_no = max(self.done_no, batch.seq)
         self.attempt = 0
         self.next_attempt = 0.0
 
@@ -201,8 +199,7 @@ class DeliveryLane:
             self.counters.dropped += lost
             self.counters.count_failure("shutdown_deadline")
             logger.warning("backend %s: %d records not delivered before the shutdown deadline", self.name, lost)
-            for b in self.pending:
-                self.proc._note_loss(b.seq)
+            self.proc._note_loss()
         self.pending.clear()
         self.pending_records = 0
 

@@ -27,6 +27,8 @@ _SAMPLED_TYPES = ("event", "span")
 class BatchProcessor:
     """The caller-facing bounded queue plus the worker thread that sanitizes and batches records."""
 
+    drop_log_interval = 1.0
+
     def __init__(
         self,
         config: TelemetryConfig,
@@ -55,7 +57,6 @@ class BatchProcessor:
         self.enqueued = 0
         self.taken = 0  # records removed from the queue: taken by the worker or dropped
         self.dropped = 0  # dropped from the caller-side queue (full)
-        self.invalid = 0
         self.sampled_out = 0
         self.filtered = 0
         self.prepare_errors = 0
@@ -64,8 +65,8 @@ class BatchProcessor:
         self.flush_gen = 0
         self.flushed_gen = 0
         self.flushed_no = 0
-        self.loss_no = 0  # newest batch number that lost records
         self.loss_events = 0
+        self._lost_at_last_flush = 0
         self.stopping = False
         self.stopped = False
         self.abandon_at: Optional[float] = None
@@ -110,7 +111,8 @@ class BatchProcessor:
 
     def _warn_drop(self, message: str) -> None:
         now = time.monotonic()
-        if now - self._last_drop_log >= 10.0:  # once per burst, not per event
+        # once per burst (the worker ends a burst when it drains the queue), at most once a second
+        if now - self._last_drop_log >= self.drop_log_interval:
             self._last_drop_log = now
             logger.warning(message)
 
@@ -174,6 +176,7 @@ class BatchProcessor:
                 records = [self.queue.popleft() for _ in range(take)]
                 self.taken += take
             self._hand(records)
+        self._dropping = False  # the queue has room again: the next drop starts a new burst
         if due or forced:
             self.next_collect = time.monotonic() + cfg.flush_interval
             metrics: List[Record] = list(self.aggregator.collect())
@@ -242,9 +245,9 @@ class BatchProcessor:
             rec = out
         return rec
 
-    def _note_loss(self, batch_no: int) -> None:
+    def _note_loss(self) -> None:
+        """Records were lost (dropped or refused): a flush waiting now will report False."""
         self.loss_events += 1
-        self.loss_no = max(self.loss_no, batch_no)
 
     # ---------------------------------------------------------------- flush / shutdown
 
@@ -259,8 +262,6 @@ class BatchProcessor:
         with self.cond:
             self.flush_gen += 1
             gen = self.flush_gen
-            losses = self.loss_events
-            dropped = self.dropped
         self.wake.set()
         with self.cond:
             while not (self.flushed_gen >= gen and self._progress() >= self.flushed_no):
@@ -268,7 +269,11 @@ class BatchProcessor:
                 if left is not None and left <= 0:
                     return False
                 self.cond.wait(left if left is None or left < 0.5 else 0.5)
-            return self.loss_events == losses and self.dropped == dropped
+            # anything lost since the previous completed flush was enqueued before this call
+            lost = self.loss_events + self.dropped
+            clean = lost == self._lost_at_last_flush
+            self._lost_at_last_flush = lost
+            return clean
 
     def aggregator_empty(self) -> bool:
         return len(self.aggregator) == 0
