@@ -278,11 +278,12 @@ def test_unknown_paths_and_methods(insp):
     assert post(insp, "/v1/nope", b"", PB)[0] == 404
     assert get(insp, "/nope")[0] == 404
     conn = http.client.HTTPConnection("127.0.0.1", insp.port, timeout=5)
-    conn.request("OPTIONS", "/v1/traces")
+    conn.request("OPTIONS", "/v1/traces", headers={"Origin": "http://localhost:3000"})
     resp = conn.getresponse()
     resp.read()
     conn.close()
-    assert resp.status == 204 and resp.getheader("Access-Control-Allow-Origin") == "*"
+    assert resp.status == 204
+    assert resp.getheader("Access-Control-Allow-Origin") == "http://localhost:3000"
 
 
 def test_api_records_filters_newest_first_and_after(insp):

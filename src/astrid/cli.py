@@ -88,6 +88,14 @@ def _parser() -> argparse.ArgumentParser:
         help="environment variable holding the secret that /collect signatures are checked against "
         "(default: %(default)s; unset: signatures are not required)",
     )
+    i.add_argument(
+        "--allow-origin",
+        metavar="ORIGIN",
+        action="append",
+        default=[],
+        help="a browser origin (e.g. https://shop.example, or *) that may send besides loopback "
+        "pages; repeat for more",
+    )
 
     d = sub.add_parser("demo", help="send sample telemetry to the inspector and summarise it")
     d.add_argument("--port", type=int, default=4318, help="inspector port (default: 4318)")
@@ -243,6 +251,7 @@ def _inspect(args: argparse.Namespace, out: IO[str]) -> int:
             signing_secret=secret,
             max_records=args.max_records,
             max_age=args.max_age_hours * 3600,
+            allowed_origins=args.allow_origin,
         )
     except OSError as exc:
         sys.stderr.write(
@@ -252,6 +261,7 @@ def _inspect(args: argparse.Namespace, out: IO[str]) -> int:
         return EXIT_FAILED
     out.write(f"Astrid inspector {__version__} on {insp.url}  (Ctrl-C to stop)\n")
     out.write(f"  page:      {insp.url}/\n")
+    out.write(f"  playground: {insp.url}/playground  (the browser SDK with autocapture on)\n")
     out.write(f"  OTLP/HTTP: {insp.url}/v1/traces, /v1/metrics, /v1/logs (protobuf or JSON)\n")
     out.write(
         f"  generic:   {insp.url}/collect" + ("  (signatures required)" if secret else "") + "\n"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 from urllib.parse import urlsplit
 
-from .server import InspectorServer, is_loopback
+from .server import InspectorServer, is_loopback, origin_allowed
 from .store import Store
 
 DEFAULT_PORT = 4318
@@ -30,7 +30,9 @@ class Inspector:
         max_records: int = 100_000,
         max_age: float = 7 * 86400.0,
         max_body: int = 8 * 1024 * 1024,
+        allowed_origins: Iterable[str] = (),
     ) -> None:
+        """``allowed_origins``: browser origins besides loopback pages that may send (``*``: any)."""
         self.host = host
         self.store = Store(db, max_records=max_records, max_age=max_age)
         # Host-header checks only make sense when nobody else is meant to reach us.
@@ -40,6 +42,7 @@ class Inspector:
             signing_secret=signing_secret,
             max_body=max_body,
             check_host=is_loopback(host),
+            allowed_origins=allowed_origins,
         )
         self.port: int = self._server.server_address[1]
         self._thread: Optional[threading.Thread] = None
@@ -115,4 +118,4 @@ def probe(url: str, timeout: float = 0.5) -> bool:
         conn.close()
 
 
-__all__ = ["DEFAULT_PORT", "Inspector", "Store", "is_loopback", "probe"]
+__all__ = ["DEFAULT_PORT", "Inspector", "Store", "is_loopback", "origin_allowed", "probe"]

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterable, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 from .._version import __version__
@@ -34,11 +34,34 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def origin_allowed(origin: str, allowed: Iterable[str] = ()) -> bool:
+    """Browser origins that may send to the inspector: loopback pages always, others when listed.
+
+    ``allowed`` holds exact origins (``https://shop.example``) or ``*`` for any origin.
+    """
+    origin = origin.strip()
+    listed = set(allowed)
+    if "*" in listed or origin in listed:
+        return True
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+        return False
+    return is_loopback(parts.hostname)
+
+
 _PAGE_PATH = Path(__file__).with_name("page.html")
+_PLAYGROUND_PATH = Path(__file__).with_name("playground.html")
+#: The SDK's browser bundle, built from js-sdk/ and shipped inside the package.
+BUNDLE_PATH = Path(__file__).parent / "static" / "astrid.min.js"
 # The page is self-contained; the policy makes sure no asset is ever fetched from elsewhere.
 _CSP = (
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
     "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'"
+)
+# The playground runs the SDK bundle from this server and lets its forms submit to itself.
+_PLAYGROUND_CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'self'"
 )
 
 
@@ -75,8 +98,10 @@ class InspectorServer(ThreadingHTTPServer):
         max_body: int = 8 * 1024 * 1024,
         max_inflated: int = 64 * 1024 * 1024,
         check_host: bool = True,
+        allowed_origins: Iterable[str] = (),
     ) -> None:
         self.store = store
+        self.allowed_origins = frozenset(o.strip().rstrip("/") for o in allowed_origins if o.strip())
         self.signing_secret = signing_secret
         self.max_body = max_body
         self.max_inflated = max_inflated
@@ -114,7 +139,23 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(obj, default=str).encode(), "application/json", extra)
 
     def _error(self, status: int, reason: str, cors: bool = False) -> None:
-        self._json(status, {"error": reason}, _CORS if cors else None)
+        self._json(status, {"error": reason}, self._cors() if cors else None)
+
+    def _origin(self) -> Optional[str]:
+        """The request's Origin header when a browser sent one (``None`` for other clients)."""
+        origin = self.headers.get("Origin")
+        return origin.strip() if origin else None
+
+    def _origin_ok(self) -> bool:
+        origin = self._origin()
+        return origin is None or origin_allowed(origin, self.server.allowed_origins)
+
+    def _cors(self) -> Dict[str, str]:
+        """CORS headers for an allowed browser origin (echoed, never ``*`` with credentials)."""
+        origin = self._origin()
+        if origin is None or not origin_allowed(origin, self.server.allowed_origins):
+            return {}
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
     def _host_ok(self) -> bool:
         """Refuse other Host names on a loopback server: a web page must not rebind its DNS to us."""
@@ -173,17 +214,54 @@ class Handler(BaseHTTPRequestHandler):
             except ValueError:
                 return self._error(400, "minutes must be an integer")
             return self._json(200, store.chart(minutes))
+        if url.path == "/playground":
+            return self._playground()
+        if url.path == "/playground/sample.csv":
+            # something for the playground's download link to fetch
+            return self._send(
+                200,
+                b"event,count\npage.view,1\n",
+                "text/csv",
+                {"Content-Disposition": 'attachment; filename="sample.csv"'},
+            )
+        if url.path == "/static/astrid.min.js":
+            try:
+                bundle = BUNDLE_PATH.read_bytes()
+            except OSError:
+                return self._error(404, "the SDK bundle is not part of this installation")
+            return self._send(200, bundle, "text/javascript; charset=utf-8")
         if url.path == "/favicon.ico":
             return self._send(204, b"", "image/x-icon")
         self._error(404, f"no such page: {url.path}")
+
+    def _playground(self) -> None:
+        # The SDK sends to the origin the page was loaded from (a loopback name: checked above).
+        host = self.headers.get("Host") or "127.0.0.1:%d" % self.server.server_address[1]
+        page = _PLAYGROUND_PATH.read_text(encoding="utf-8")
+        page = page.replace("{{endpoint}}", "http://" + _html_attr(host))
+        page = page.replace("{{version}}", __version__)
+        self._send(
+            200,
+            page.encode("utf-8"),
+            "text/html; charset=utf-8",
+            {"Content-Security-Policy": _PLAYGROUND_CSP},
+        )
 
     # ------------------------------------------------------------ POST
 
     def do_OPTIONS(self) -> None:
         # Browser SDKs may send to the inspector; the read API stays same-origin only.
-        if urlsplit(self.path).path in SIGNALS or urlsplit(self.path).path == "/collect":
-            return self._send(204, b"", "text/plain", dict(_CORS, **_PREFLIGHT))
-        self._error(404, "no such endpoint")
+        path = urlsplit(self.path).path
+        if path not in SIGNALS and path != "/collect":
+            return self._error(404, "no such endpoint")
+        origin = self._origin()
+        if origin is not None and not origin_allowed(origin, self.server.allowed_origins):
+            return self._error(403, _origin_refused(origin))
+        extra = dict(self._cors(), **_PREFLIGHT)
+        if self.headers.get("Access-Control-Request-Private-Network", "").lower() == "true":
+            # a public page may talk to the loopback inspector only when we say so
+            extra["Access-Control-Allow-Private-Network"] = "true"
+        self._send(204, b"", "text/plain", extra)
 
     def do_POST(self) -> None:
         try:
@@ -227,6 +305,11 @@ class Handler(BaseHTTPRequestHandler):
             return self._error(
                 404, "POST to /v1/traces, /v1/metrics, /v1/logs or /collect", cors=True
             )
+        if not self._origin_ok():
+            # a simple (text/plain) request skips the preflight: refuse it here instead
+            self.close_connection = True
+            self.server.store.count_request("rejected")
+            return self._error(403, _origin_refused(self._origin() or ""))
         raw = self._read_body()
         if raw is None:
             self.server.store.count_request("rejected")
@@ -242,6 +325,9 @@ class Handler(BaseHTTPRequestHandler):
                 raw, self.headers.get("Content-Encoding", ""), self.server.max_inflated
             )
             ctype = self.headers.get("Content-Type", "")
+            if ctype.split(";")[0].strip().lower() == "text/plain":
+                # navigator.sendBeacon posts text/plain (no preflight); its body is JSON
+                ctype = "application/json"
             if path == "/collect":
                 records, sdk, resource = generic_records(body)
                 if sdk and isinstance(sdk.get("stats"), dict):
@@ -259,15 +345,27 @@ class Handler(BaseHTTPRequestHandler):
         store.add(records, seen)
         store.count_request("accepted")
         if path == "/collect":
-            return self._json(200, {"accepted": len(records)}, _CORS)
+            return self._json(200, {"accepted": len(records)}, self._cors())
         if ctype.split(";")[0].strip().lower() == "application/json":
-            return self._send(200, b"{}", "application/json", _CORS)
-        self._send(200, b"", "application/x-protobuf", _CORS)
+            return self._send(200, b"{}", "application/json", self._cors())
+        self._send(200, b"", "application/x-protobuf", self._cors())
 
 
-_CORS = {"Access-Control-Allow-Origin": "*"}
 _PREFLIGHT = {
     "Access-Control-Allow-Methods": "POST, OPTIONS",
     "Access-Control-Allow-Headers": "Content-Type, Content-Encoding, X-Astrid-Signature",
     "Access-Control-Max-Age": "600",
 }
+
+
+def _origin_refused(origin: str) -> str:
+    return (
+        f"origin {origin!r} may not send here; loopback pages always may, others when the "
+        f"inspector is started with --allow-origin {origin or 'ORIGIN'}"
+    )
+
+
+def _html_attr(text: str) -> str:
+    return (
+        text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;")
+    )
