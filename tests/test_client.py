@@ -438,3 +438,80 @@ def test_fuzzed_records_reach_the_backend_as_json_safe_values(fuzz_client):
     assert c.stats()["enqueued"] > 0
     assert sys.getrecursionlimit() > 0
     assert not math.isnan(0.0)
+
+
+# ---------------------------------------------------------------- silent by default (issue 9, item 11)
+
+import os as _os  # noqa: E402
+import subprocess as _subprocess  # noqa: E402
+import textwrap as _textwrap  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
+
+from support.faultserver import FaultServer, Respond, refused_port  # noqa: E402
+
+_SRC = str(_Path(__file__).resolve().parent.parent / "src")
+
+
+def _run_python(code: str, env_extra=None, timeout: float = 60.0) -> "_subprocess.CompletedProcess[str]":
+    env = {k: v for k, v in _os.environ.items()
+           if not k.startswith(("ASTRID_", "OTEL_")) or k.startswith("ASTRID_TEST_")}
+    env.pop("CI", None)
+    env["PYTHONPATH"] = _SRC
+    env.update(env_extra or {})
+    return _subprocess.run([sys.executable, "-c", _textwrap.dedent(code)], env=env, capture_output=True,
+                           text=True, timeout=timeout)
+
+
+_FAILING_PROGRAM = """
+    import astrid
+    client = astrid.TelemetryClient("host-app", endpoint={url!r}, enabled=True, breaker_threshold=1,
+                                    backoff_base=0.01, backoff_max=0.05, flush_interval=0.05)
+    for i in range(20):
+        client.track_event("e", {{"i": i}})
+        client.track_log("line %d" % i, level="error")
+    client.flush(0.5)
+    client.shutdown(0.5)
+    print("done")
+"""
+
+
+def test_failing_endpoint_and_shutdown_print_nothing_on_stderr():
+    url = "http://127.0.0.1:%d" % refused_port()
+    proc = _run_python(_FAILING_PROGRAM.format(url=url))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "done"
+    assert proc.stderr == ""
+
+
+def test_receiver_html_error_page_is_not_printed_on_stderr():
+    page = b"<html><body><h1>502 Bad Gateway</h1>" + b"x" * 2000 + b"</body></html>"
+    with FaultServer() as server:
+        server.default = Respond(400, headers={"Content-Type": "text/html"}, body=page)
+        proc = _run_python(_FAILING_PROGRAM.format(url=server.url))
+        assert server.requests, "the program must have reached the receiver"
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+
+
+def test_astrid_debug_prints_diagnostics_on_stderr():
+    url = "http://127.0.0.1:%d" % refused_port()
+    proc = _run_python(_FAILING_PROGRAM.format(url=url), {"ASTRID_DEBUG": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert "astrid" in proc.stderr and "connection_refused" in proc.stderr
+
+
+def test_application_logging_config_still_sees_sdk_warnings():
+    url = "http://127.0.0.1:%d" % refused_port()
+    proc = _run_python("import logging, sys\nlogging.basicConfig(stream=sys.stderr)\n"
+                       + _textwrap.dedent(_FAILING_PROGRAM.format(url=url)))
+    assert proc.returncode == 0, proc.stderr
+    assert "WARNING:astrid:" in proc.stderr
+
+
+def test_astrid_logger_has_a_null_handler():
+    import logging
+
+    assert any(isinstance(h, logging.NullHandler) for h in logging.getLogger("astrid").handlers)
+    proc = _run_python("import logging, astrid\n"
+                       "print(any(isinstance(h, logging.NullHandler) for h in logging.getLogger('astrid').handlers))")
+    assert proc.stdout.strip() == "True", proc.stderr

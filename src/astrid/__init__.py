@@ -3,8 +3,28 @@
 from __future__ import annotations
 
 import _thread
+import sys as _sys
 
 from ._version import __version__
+
+
+def _silence() -> None:
+    """Give the ``astrid`` logger a NullHandler (the stdlib's advice for libraries), once.
+
+    Without it, a warning of ours with no handler configured by the application would reach
+    ``logging.lastResort`` and print on the host's stderr. ``import astrid`` does not import
+    ``logging`` (it costs more than the rest of the package): every module that logs calls this
+    when it is first imported, and so does this one when ``logging`` is already loaded.
+    """
+    import logging
+
+    log = logging.getLogger("astrid")
+    if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
+        log.addHandler(logging.NullHandler())
+
+
+if "logging" in _sys.modules:
+    _silence()
 
 # typing and threading cost more than the rest of `import astrid` together; annotations are
 # strings here (see the __future__ import), so they are only needed by type checkers.

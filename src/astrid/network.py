@@ -11,7 +11,10 @@ import time
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import unquote, urlsplit
 
+from . import _silence
+
 logger = logging.getLogger("astrid")
+_silence()
 
 _SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key"}

@@ -9,7 +9,10 @@ import traceback
 from random import getrandbits  # the random module reseeds itself in a forked child
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from . import _silence
 from ._version import __version__
+
+_silence()  # every module that logs imports this one: no lastResort output on the host
 
 AttributeValue = Union[str, bool, int, float, Sequence[Union[str, bool, int, float]]]
 Attributes = Dict[str, Any]
