@@ -515,3 +515,98 @@ def test_astrid_logger_has_a_null_handler():
     proc = _run_python("import logging, astrid\n"
                        "print(any(isinstance(h, logging.NullHandler) for h in logging.getLogger('astrid').handlers))")
     assert proc.stdout.strip() == "True", proc.stderr
+
+
+# ---------------------------------------------------------------- numbers and names (issue 9, item 17)
+
+
+def test_two_backends_of_one_name_keep_separate_stats():
+    first, second = MemoryBackend(), MemoryBackend()
+    c = astrid.TelemetryClient("two", backend=[first, second], enabled=True)
+    for i in range(3):
+        c.track_event("e", {"i": i})
+    assert c.flush(5)
+    stats = c.stats()
+    assert set(stats["backends"]) == {"memory", "memory#2"}
+    assert stats["backends"]["memory"]["sent"] == 3 and stats["backends"]["memory#2"]["sent"] == 3
+    assert len(first.events) == len(second.events) == 3
+    c.shutdown(2)
+
+
+def test_two_otlp_backends_report_their_own_failures():
+    with FaultServer() as good, FaultServer() as bad:
+        bad.default = Respond(400)
+        from astrid.backends.otlp import OTLPBackend
+
+        cfg = astrid.TelemetryConfig.from_options(project_name="two", enabled=True)
+        c = astrid.TelemetryClient("two", enabled=True, breaker_threshold=100,
+                                   backend=[OTLPBackend(cfg, endpoint=good.url), OTLPBackend(cfg, endpoint=bad.url)])
+        c.track_event("e")
+        c.flush(5)
+        backends = c.stats()["backends"]
+        c.shutdown(2)
+    assert set(backends) == {"otlp", "otlp#2"}
+    assert backends["otlp"]["sent"] == 1 and backends["otlp"]["failed"] == 0
+    assert backends["otlp#2"]["sent"] == 0 and backends["otlp#2"]["failed"] == 1
+
+
+@pytest.mark.parametrize("message", ["disk full", 42])
+def test_track_error_with_a_message_reports_a_sensible_type(client, mem, message):
+    client.track_error(message, {"where": "import"})
+    client.flush(5)
+    (err,) = mem.of_type("error")
+    assert err.attributes["exception.type"] == "Error"
+    assert err.attributes["exception.message"] == str(message)
+    assert err.body == "Error: %s" % message
+    assert "_MessageError" not in err.attributes["exception.stacktrace"]
+
+
+def test_module_level_track_error_with_a_message():
+    mem = MemoryBackend()
+    astrid.init("mod", backend=mem, enabled=True)
+    try:
+        astrid.track_error("quota exceeded")
+        astrid.flush(5)
+    finally:
+        astrid.shutdown(2)
+    (err,) = mem.of_type("error")
+    assert err.attributes["exception.type"] == "Error" and err.attributes["exception.type"] != "str"
+
+
+_OTLP_SEVERITY = {1: "TRACE", 2: "TRACE2", 3: "TRACE3", 4: "TRACE4", 5: "DEBUG", 8: "DEBUG4", 9: "INFO",
+                  10: "INFO2", 12: "INFO4", 13: "WARN", 14: "WARN2", 16: "WARN4", 17: "ERROR", 18: "ERROR2",
+                  20: "ERROR4", 21: "FATAL", 22: "FATAL2", 24: "FATAL4"}
+
+
+@pytest.mark.parametrize("number, text", sorted(_OTLP_SEVERITY.items()))
+def test_numeric_levels_get_otlp_severity_names(client, mem, number, text):
+    client.track_log("m", level=number)
+    client.flush(5)
+    (log,) = mem.logs
+    assert (log.severity_number, log.severity_text) == (number, text)
+
+
+@pytest.mark.parametrize(
+    "level, number, text",
+    [("trace", 1, "TRACE"), ("debug", 5, "DEBUG"), ("info", 9, "INFO"), ("warn", 13, "WARN"),
+     ("warning", 13, "WARN"), ("error", 17, "ERROR"), ("fatal", 21, "FATAL"), ("critical", 21, "FATAL")],
+)
+def test_level_names_get_otlp_severity_names(client, mem, level, number, text):
+    client.track_log("m", level=level)
+    client.flush(5)
+    (log,) = mem.logs
+    assert (log.severity_number, log.severity_text) == (number, text)
+
+
+def test_flush_after_shutdown_is_true_when_nothing_is_pending(client, mem):
+    client.track_event("e")
+    assert client.shutdown(5)
+    assert client.flush(1) is True
+    assert client.flush() is True
+    assert len(mem.events) == 1
+
+
+def test_flush_after_shutdown_of_an_unused_client_is_true():
+    c = astrid.TelemetryClient("idle", backend="memory", enabled=True)
+    assert c.shutdown(1)
+    assert c.flush(1) is True

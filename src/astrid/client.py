@@ -391,6 +391,12 @@ class _MessageError(Exception):
     """Stands for an error given as a plain message instead of an exception."""
 
 
+# reported as exception.type "Error" (and "Error: message" in the stack trace), not as this
+# module's private class name
+_MessageError.__module__ = "builtins"
+_MessageError.__qualname__ = _MessageError.__name__ = "Error"
+
+
 def _seconds(timeout: Any) -> float:
     try:
         t = float(timeout)

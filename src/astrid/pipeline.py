@@ -74,6 +74,7 @@ class BatchProcessor:
         self._last_drop_log = 0.0
         self.worker: Optional[threading.Thread] = None
         self.lanes = [DeliveryLane(self, b) for b in self.backends]
+        _name_lanes_uniquely(self.lanes)
         self.pid = os.getpid()
         self.next_collect = time.monotonic() + self.config.flush_interval
 
@@ -257,7 +258,8 @@ class BatchProcessor:
     def flush(self, timeout: Optional[float]) -> bool:
         """Export everything enqueued before the call; True when all of it was delivered in time."""
         if self.worker is None or self.stopped:
-            return not self.queue and self.worker is None and self.aggregator_empty()
+            # after shutdown too: nothing pending anywhere is a clean flush
+            return not self.queue and self.aggregator_empty() and not any(lane.pending_records for lane in self.lanes)
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
         with self.cond:
             self.flush_gen += 1
@@ -405,6 +407,16 @@ def _register_fork_handler(proc: BatchProcessor) -> None:
     if not _fork_hook_installed and hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_reinit_after_fork)
         _fork_hook_installed = True
+
+
+def _name_lanes_uniquely(lanes: Sequence[DeliveryLane]) -> None:
+    """Two backends of one name get stats keys and log names "otlp" and "otlp#2"."""
+    seen: Dict[str, int] = {}
+    for lane in lanes:
+        n = seen.get(lane.name, 0) + 1
+        seen[lane.name] = n
+        if n > 1:
+            lane.name = "%s#%d" % (lane.name, n)
 
 
 def _reinit_after_fork() -> None:

@@ -31,7 +31,13 @@ SEVERITY_NUMBERS: Dict[str, int] = {
     "critical": 21,
     "fatal": 21,
 }
-_SEVERITY_TEXT = {1: "TRACE", 5: "DEBUG", 9: "INFO", 10: "INFO2", 13: "WARN", 17: "ERROR", 21: "FATAL"}
+#: OTLP's severity table: 1-4 TRACE..TRACE4, 5-8 DEBUG..DEBUG4, 9-12 INFO..INFO4, 13-16 WARN..,
+#: 17-20 ERROR.., 21-24 FATAL..FATAL4 (the short names of the OpenTelemetry logs data model).
+_SEVERITY_TEXT = {
+    base + i: name + (str(i + 1) if i else "")
+    for base, name in ((1, "TRACE"), (5, "DEBUG"), (9, "INFO"), (13, "WARN"), (17, "ERROR"), (21, "FATAL"))
+    for i in range(4)
+}
 
 SPAN_KIND_INTERNAL = 1
 
@@ -61,7 +67,8 @@ def rfc3339(time_ns: int) -> str:
 
 
 def severity_text(number: int) -> str:
-    return _SEVERITY_TEXT.get(number, "INFO")
+    """OTLP's short name of a severity number (``13`` → ``WARN``, ``14`` → ``WARN2``); ``""`` outside 1-24."""
+    return _SEVERITY_TEXT.get(number, "")
 
 
 class Record:
