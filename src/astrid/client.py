@@ -6,10 +6,12 @@ import functools
 import inspect
 import logging
 import math
+import os
 import sys
 import threading
+import weakref
 from time import time_ns
-from typing import Any, Callable, Dict, Mapping, Optional, TypeVar, Union, cast
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, TypeVar, Union, cast
 
 from . import consent as _consent
 from .aggregation import METRIC_TYPES, MetricAggregator
@@ -118,6 +120,7 @@ class TelemetryClient:
             _check_privacy(cfg.privacy)
         self._backend_options = backend_opts
         self._lock = threading.Lock()
+        _clients.add(self)  # its lock is renewed in a forked child
         self._invalid_count = 0
         self._proc: Any = None
         self._aggregator: Optional[MetricAggregator] = None
@@ -236,7 +239,9 @@ class TelemetryClient:
                 return self._invalid()
             if metric_type == "counter" and value < 0:
                 return self._invalid()  # counters only go up (use a gauge)
-            agg = self._aggregator
+            proc = self._proc
+            # the processor's aggregator, not one kept here: a forked child gets a fresh one
+            agg = proc.aggregator if proc is not None else None
             if agg is not None and agg.record(name, value, metric_type, _attrs(attributes), unit if isinstance(unit, str) else ""):
                 proc = self._proc
                 if proc is not None and proc.worker is None:
@@ -287,8 +292,18 @@ class TelemetryClient:
         except Exception:
             self._invalid()
 
-    def span(self, name: str, attributes: Optional[Mapping[str, Any]] = None) -> Any:
-        """A context manager that times a block as a span (child of the current span, if any)."""
+    def span(
+        self,
+        name: str,
+        attributes: Optional[Mapping[str, Any]] = None,
+        *,
+        remote_parent: Optional[Tuple[int, int]] = None,
+    ) -> Any:
+        """A context manager that times a block as a span (child of the current span, if any).
+
+        ``remote_parent=(trace_id, span_id)`` continues a trace started in another process (as
+        read from a W3C ``traceparent`` header); it takes the place of the current span.
+        """
         if not self._enabled:
             return NOOP_SPAN
         try:
@@ -296,6 +311,11 @@ class TelemetryClient:
             if name is None:
                 self._invalid()
                 return NOOP_SPAN
+            if remote_parent is not None:
+                remote = _remote_ids(remote_parent)
+                if remote is not None:  # a malformed parent starts a new trace instead
+                    rec = Span(name, _attrs(attributes), time_ns(), remote[0], new_span_id(), remote[1])
+                    return ActiveSpan(self, rec)
             parent = _current_span.get()
             if parent is None:
                 rec = Span(name, _attrs(attributes), time_ns(), new_id(), new_span_id())
@@ -387,6 +407,19 @@ class TelemetryClient:
         return "TelemetryClient(project_name=%r, enabled=%r)" % (self.config.project_name, self._enabled)
 
 
+_clients: "weakref.WeakSet[TelemetryClient]" = weakref.WeakSet()
+
+
+def _renew_locks_after_fork() -> None:
+    # a thread of the parent may have held a client's lock at fork time; the child has no such thread
+    for c in list(_clients):
+        c._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_locks_after_fork)
+
+
 class _MessageError(Exception):
     """Stands for an error given as a plain message instead of an exception."""
 
@@ -395,6 +428,18 @@ class _MessageError(Exception):
 # module's private class name
 _MessageError.__module__ = "builtins"
 _MessageError.__qualname__ = _MessageError.__name__ = "Error"
+
+
+def _remote_ids(parent: Any) -> Optional[Tuple[int, int]]:
+    """(trace_id, span_id) when both are non-zero ids of the right width, else None."""
+    try:
+        trace_id, span_id = parent
+        if trace_id.__class__ is int and span_id.__class__ is int \
+                and 0 < trace_id < 1 << 128 and 0 < span_id < 1 << 64:
+            return trace_id, span_id
+    except Exception:
+        pass
+    return None
 
 
 def _seconds(timeout: Any) -> float:

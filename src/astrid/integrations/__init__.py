@@ -1,4 +1,4 @@
-"""Integrations with the standard library: a logging handler and uncaught-exception hooks."""
+"""Integrations: a logging handler, uncaught-exception hooks, WSGI/ASGI middleware (import .wsgi / .asgi)."""
 
 from __future__ import annotations
 
