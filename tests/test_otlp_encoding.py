@@ -247,3 +247,91 @@ def test_cached_attribute_encodings_keep_types_apart(protocol: str) -> None:
     records = [Event("t", {"a": v}, T0) for v in (True, 1, 1.0, "1", False, 0, 0.0, "")]
     got = [attrs(s.attributes)["a"] for s in spans(roundtrip(protocol, "traces", records * 2))]
     assert [(type(v), v) for v in got] == [(type(v), v) for v in [True, 1, 1.0, "1", False, 0, 0.0, ""] * 2]
+
+
+# ---------------------------------------------------------------- int subclasses (issue 9, item 15)
+
+import enum  # noqa: E402
+
+from astrid.records import Resource  # noqa: E402
+
+
+class _OldStyleColor(enum.IntEnum):
+    """An IntEnum whose str() is "Color.RED", as every IntEnum's was on Python 3.9 and 3.10."""
+
+    RED = 3
+    __str__ = enum.Enum.__str__  # type: ignore[assignment]
+
+
+class _Odd(int):
+    def __str__(self) -> str:
+        return "odd"
+
+    __repr__ = __str__
+
+
+class _Text(str):
+    def __str__(self) -> str:
+        return "not the value"
+
+
+class _Ratio(float):
+    def __repr__(self) -> str:
+        return "ratio"
+
+    __str__ = __repr__
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_int_subclasses_encode_as_int_values(protocol: str) -> None:
+    ev = Event("e", {"color": _OldStyleColor.RED, "odd": _Odd(5), "huge": _Odd(2**70), "flag": True,
+                     "ratio": _Ratio(0.25)}, T0)
+    msg = roundtrip(protocol, "traces", [ev])
+    (span,) = spans(msg)
+    got = {kv.key: kv.value for kv in span.attributes}
+    assert got["color"].WhichOneof("value") == "int_value" and got["color"].int_value == 3
+    assert got["odd"].int_value == 5
+    assert got["huge"].string_value == str(2**70)
+    assert got["flag"].WhichOneof("value") == "bool_value" and got["flag"].bool_value is True
+    assert got["ratio"].double_value == 0.25
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_resource_values_are_normalised_like_attributes(protocol: str) -> None:
+    resource = Resource({"service.name": _Text("shop"), "tier": _OldStyleColor.RED, "odd": _Odd(7),
+                         "ratio": _Ratio(0.5), "on": True, "tags": ("a", _OldStyleColor.RED)})
+    assert resource.attributes == {"service.name": "shop", "tier": 3, "odd": 7, "ratio": 0.5, "on": True,
+                                   "tags": ["a", 3]}
+    assert [type(v) for v in resource.attributes.values()] == [str, int, int, float, bool, list]
+    for signal, records in (("traces", [Event("e", {}, T0)]), ("logs", [Log("l", 9, {}, T0)]),
+                            ("metrics", [Metric("m", "counter", {}, T0 - 1, T0, value=1)])):
+        msg = roundtrip(protocol, signal, records, resource.attributes)
+        suffix = {"traces": "spans", "metrics": "metrics", "logs": "logs"}[signal]
+        (res,) = getattr(msg, "resource_" + suffix)
+        assert attrs(res.resource.attributes)["tier"] == 3
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_encoders_take_a_raw_int_subclass_resource(protocol: str) -> None:
+    # a Resource built elsewhere (a custom backend) may still hand the encoder an IntEnum
+    msg = roundtrip(protocol, "logs", [Log("l", 9, {}, T0)], {"tier": _OldStyleColor.RED, "odd": _Odd(1)})
+    (res,) = msg.resource_logs
+    assert attrs(res.resource.attributes) == {"tier": 3, "odd": 1}
+
+
+def test_client_with_an_int_enum_resource_value_is_accepted_over_otlp_json() -> None:
+    import astrid
+    from support.faultserver import FaultServer
+    from support.otlp import decode_request
+
+    with FaultServer() as server:
+        c = astrid.TelemetryClient("shop", endpoint=server.url, protocol="http/json", enabled=True,
+                                   resource_attributes={"tier": _OldStyleColor.RED})
+        c.track_event("e", {"color": _OldStyleColor.RED})
+        assert c.flush(5)
+        c.shutdown(2)
+        (req,) = server.requests
+    msg = decode_request(req)
+    (res,) = msg.resource_spans
+    assert attrs(res.resource.attributes)["tier"] == 3
+    assert attrs(res.scope_spans[0].spans[0].attributes)["color"] == 3

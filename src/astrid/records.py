@@ -383,6 +383,34 @@ def _safe_str(value: object) -> str:
             return "<unprintable %s>" % type(value).__name__
 
 
+_PLAIN = (str, bool, int, float)
+
+
+def plain_value(value: Any) -> Any:
+    """An attribute value as the exact type the encoders expect (str, bool, int, float or a list).
+
+    Subclasses (``IntEnum``, ``StrEnum``, a ``float`` subclass) become their plain value: their
+    own ``__str__`` would otherwise reach the wire (``Color.RED`` as an intValue on Python
+    3.9/3.10). Anything else becomes its string.
+    """
+    cls = value.__class__
+    if cls is str or cls is bool or cls is int or cls is float:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return [plain_value(v) if isinstance(v, _PLAIN) else _safe_str(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    return _safe_str(value)
+
+
 def exception_attributes(exc: BaseException) -> Dict[str, str]:
     """OpenTelemetry semantic-convention attributes for an exception (never raises)."""
     cls = type(exc)
@@ -406,7 +434,10 @@ class Resource:
     __slots__ = ("attributes",)
 
     def __init__(self, attributes: Mapping[str, Any]) -> None:
-        self.attributes: Dict[str, Any] = dict(attributes)
+        # normalised like record attributes: an IntEnum or a str subclass goes out as its plain value
+        self.attributes: Dict[str, Any] = {
+            k if k.__class__ is str else _safe_str(k): plain_value(v) for k, v in attributes.items()
+        }
 
     def __repr__(self) -> str:
         return "Resource(%r)" % (self.attributes,)

@@ -22,11 +22,12 @@ def any_value(value: Any) -> Dict[str, Any]:
     if isinstance(value, bool):
         return {"boolValue": value}
     if isinstance(value, int):
+        # int(): an IntEnum's own str() is "Color.RED" on Python 3.9/3.10 (a 400 from the receiver)
         if common.is_int64(value):
-            return {"intValue": str(value)}
-        return {"stringValue": str(value)}
+            return {"intValue": str(int(value))}
+        return {"stringValue": str(int(value))}
     if isinstance(value, float):
-        return {"doubleValue": common.json_double(value)}
+        return {"doubleValue": common.json_double(float(value))}
     if isinstance(value, (list, tuple)):
         return {"arrayValue": {"values": [any_value(v) for v in value]}}
     if isinstance(value, Mapping):

@@ -57,8 +57,8 @@ def any_value(value: Any) -> bytes:
         return b"\x10\x01" if value else b"\x10\x00"
     if isinstance(value, int):
         if common.is_int64(value):
-            return b"\x18" + _varint(value & common.MASK64)
-        return _string(b"\x0a", str(value))
+            return b"\x18" + _varint(int(value) & common.MASK64)
+        return _string(b"\x0a", str(int(value)))  # int(): not an IntEnum's own str()
     if isinstance(value, float):
         return b"\x21" + _pack_d(value)
     if isinstance(value, (list, tuple)):
