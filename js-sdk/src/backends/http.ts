@@ -1,0 +1,83 @@
+/** The generic HTTP backend: one JSON document a batch (docs/http-format.schema.json), signed in Node. */
+import { checkEndpoint, type Config } from '../config'
+import { nodeModule } from '../consent'
+import { finalize, nanos, rfc3339, SDK_VERSION } from '../records'
+import { failure, fromStatus, retry, type ExportResult } from '../resilience'
+import { GZIP_MIN_BYTES, gzip, post } from '../transport'
+
+export const SIGNATURE_HEADER = 'X-Astrid-Signature'
+
+/** A record as the generic JSON format has it (Python's Record.to_dict). */
+export const toDict = (r: any): Record<string, unknown> => {
+  finalize(r)
+  const d: any = { id: r.id, type: r.type, name: r.name, timestamp: rfc3339(r.time), attributes: { ...r.attributes } }
+  const t = r.type
+  if (t === 'event' && r.traceId) (d.trace_id = r.traceId), (d.parent_span_id = r.parentSpanId || null)
+  if (t === 'span') {
+    Object.assign(d, {
+      trace_id: r.traceId,
+      span_id: r.spanId,
+      parent_span_id: r.parentSpanId || null,
+      end_timestamp: rfc3339(r.end),
+      duration_ms: Math.max(0, (+nanos(r.end) - +nanos(r.time)) / 1e6),
+      status: r.status || 'unset',
+      status_message: r.statusMessage || '',
+      events: (r.events || []).map((e: any) => ({ name: e.name, timestamp: rfc3339(e.time), attributes: { ...e.attributes } })),
+    })
+  }
+  if (t === 'metric') {
+    d.metric_type = r.metricType
+    d.start_timestamp = rfc3339(r.start)
+    if (r.unit) d.unit = r.unit
+    if (r.metricType === 'histogram') Object.assign(d, { count: r.count, sum: r.sum, min: r.min, max: r.max, bounds: r.bounds, bucket_counts: r.bucketCounts })
+    else d.value = r.value
+  }
+  if (t === 'log' || t === 'error') {
+    Object.assign(d, { body: r.body || '', severity_number: r.severityNumber, severity_text: r.severityText })
+    if (r.traceId) (d.trace_id = r.traceId), (d.span_id = r.spanId)
+  }
+  return d
+}
+
+/** The batch as the generic JSON document. */
+export const encodeDocument = (records: any[], resource: Record<string, unknown>): string =>
+  JSON.stringify({ sdk: { name: 'astrid', version: SDK_VERSION, language: 'javascript', format: 1 }, resource, records: records.map(toDict) }, (_k, v) =>
+    typeof v === 'bigint' ? String(v) : v,
+  )
+
+/** `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + body>`, as Python's astrid.signing.sign. */
+export const sign = async (secret: string, body: string | Uint8Array, t = Math.floor(Date.now() / 1000)): Promise<string> => {
+  const c = await nodeModule('crypto')
+  return 't=' + t + ',v1=' + c.createHmac('sha256', secret).update(t + '.').update(body).digest('hex')
+}
+
+export const http = (cfg: Config) => {
+  if (!cfg.endpoint) throw new TypeError("backend 'http' needs endpoint, the full URL to POST to, e.g. 'https://ingest.example.com/collect'")
+  const url = checkEndpoint(cfg.endpoint, cfg.allowInsecure)
+  const secret = cfg.signingSecret
+  if (secret != null) {
+    if (!__NODE__) throw new TypeError('signingSecret is refused in the browser build: a secret shipped to browsers is not a secret; sign on a server of yours instead')
+    if (typeof secret !== 'string' || !secret) throw new TypeError('signingSecret must be a non-empty string')
+  }
+  return {
+    name: 'http',
+    endpoint: url,
+    async export(batch: { records: any[]; resource: any }, timeout: number): Promise<ExportResult> {
+      try {
+        if (!batch.records.length) return { ok: true }
+        let body: string | Uint8Array = encodeDocument(batch.records, batch.resource)
+        const h: Record<string, string> = { ...cfg.headers, 'Content-Type': 'application/json' }
+        if (cfg.compression === 'gzip' && body.length > GZIP_MIN_BYTES) {
+          const z = await gzip(body, cfg.compressionLevel)
+          if (z) (body = z), (h['Content-Encoding'] = 'gzip')
+        }
+        // the signature covers the bytes on the wire (after gzip)
+        if (__NODE__ && secret) h[SIGNATURE_HEADER] = await sign(secret, body)
+        const r = await post(url, body, h, timeout, true)
+        return fromStatus(r.status, r.header, cfg.retryAfterMax)
+      } catch (e: any) {
+        return e && /^(timeout|connection_error)$/.test(e.message) ? retry(e.message) : failure('http_internal_error')
+      }
+    },
+  }
+}

@@ -1,0 +1,32 @@
+/** The backend registry: a name, a backend object or a list of them → backend objects. */
+import type { Backend, Config } from '../config'
+import { clickhouse } from './clickhouse'
+import { http } from './http'
+import { consoleBackend, memoryBackend } from './local'
+import { otlp } from './otlp'
+
+const registry: Record<string, (cfg: Config) => Backend> = { otlp, http, console: consoleBackend, memory: memoryBackend }
+if (__NODE__) registry.clickhouse = clickhouse
+
+/** Make `backend: name` create backends with `factory(config)`. */
+export const registerBackend = (name: string, factory: (cfg: Config) => Backend): void => {
+  if (typeof name !== 'string' || !name) throw new TypeError('backend name must be a non-empty string')
+  if (typeof factory !== 'function') throw new TypeError('backend factory must be a function(config) returning a backend')
+  registry[name] = factory
+}
+
+const isBackend = (b: any): b is Backend => !!b && typeof b.export === 'function'
+
+/** Check the backend option, throwing a TypeError the user can act on. */
+export const checkBackends = (spec: unknown): (string | Backend)[] => {
+  const items = Array.isArray(spec) ? spec : [spec]
+  if (!items.length) throw new TypeError('backend is an empty list; give at least one backend')
+  for (const b of items) {
+    if (typeof b === 'string' ? !registry[b] : !isBackend(b)) {
+      throw new TypeError(`backend must be one of ${Object.keys(registry).join(', ')}, an object with export(batch) and shutdown(), or a list of them; got ${typeof b === 'string' ? b : typeof b}`)
+    }
+  }
+  return items
+}
+
+export const createBackends = (cfg: Config): Backend[] => checkBackends(cfg.backend).map((b) => (typeof b === 'string' ? registry[b](cfg) : b))

@@ -1,0 +1,39 @@
+/** astrid-telemetry: the public surface (the client, the module-level default client, backends' helpers). */
+import { TelemetryClient, type Span } from './client'
+import type { Options } from './config'
+
+export { TelemetryClient, type Span } from './client'
+export { DEFAULTS, type Backend, type Batch, type Options } from './config'
+export { ExportResult } from './resilience'
+export { registerBackend } from './backends/index'
+export { SDK_VERSION as version, type TelemetryRecord } from './records'
+
+let client: TelemetryClient | undefined
+
+/** Create the default client (shutting down a previous one) and return it. Throws for bad options. */
+export const init = (options: Options): TelemetryClient => {
+  const old = client
+  client = new TelemetryClient(options)
+  if (old) old.shutdown(0.5)
+  return client
+}
+/** The default client created by init(), or undefined. */
+export const getClient = (): TelemetryClient | undefined => client
+
+export const trackEvent = (name: string, attributes?: Record<string, unknown>): void => client && client.trackEvent(name, attributes)
+export const trackMetric = (name: string, value?: number, options?: { metricType?: string; unit?: string; attributes?: Record<string, unknown> }): void =>
+  client && client.trackMetric(name, value, options)
+export const trackLog = (message: string, options?: { level?: string | number; attributes?: Record<string, unknown> }): void => client && client.trackLog(message, options)
+export const trackError = (error: unknown, attributes?: Record<string, unknown>): void => client && client.trackError(error, attributes)
+export const startSpan = (name: string, attributes?: Record<string, unknown>): Span | undefined => client && client.startSpan(name, attributes)
+/** Time `fn` as a span of the default client (just calls `fn` before init). */
+export function span<T>(name: string, attributes: Record<string, unknown> | ((s: Span) => T) | undefined, fn?: (s: Span) => T): T {
+  if (client) return client.span(name, attributes, fn)
+  const f = (typeof attributes === 'function' ? attributes : fn) as (s: Span) => T
+  return f(undefined as any)
+}
+export const flush = (timeout?: number): Promise<boolean> => (client ? client.flush(timeout) : Promise.resolve(true))
+export const shutdown = (timeout?: number): Promise<boolean> => (client ? client.shutdown(timeout) : Promise.resolve(true))
+export const optIn = (): boolean => !!client && client.optIn()
+export const optOut = (): boolean => !!client && client.optOut()
+export const stats = (): Record<string, any> => (client ? client.stats() : {})

@@ -1,0 +1,135 @@
+/** Telemetry records (event, span, metric point, log, error) as plain objects, ids and clocks. */
+
+/**
+ * One record. Times are epoch milliseconds as numbers (with sub-millisecond digits where the
+ * platform has them) or, from test vectors, nanoseconds as a decimal string: `nanos()` turns
+ * either into the OTLP `timeUnixNano` string. Ids are lower-case hex (id/traceId 32, spanId 16).
+ */
+export interface TelemetryRecord {
+  type: 'event' | 'span' | 'metric' | 'log' | 'error'
+  id: string
+  name: string
+  time: number | string
+  attributes: Record<string, unknown>
+  traceId?: string
+  spanId?: string
+  parentSpanId?: string
+  // span
+  end?: number | string
+  status?: 'unset' | 'ok' | 'error'
+  statusMessage?: string
+  events?: { name: string; time: number | string; attributes: Record<string, unknown> }[]
+  kind?: number
+  // log and error
+  body?: string
+  severityNumber?: number
+  severityText?: string
+  /** error: the thrown value, turned into exception.* attributes on the worker (finalize) */
+  error?: unknown
+  // metric
+  metricType?: 'counter' | 'gauge' | 'histogram'
+  start?: number | string
+  value?: number
+  count?: number
+  sum?: number
+  min?: number
+  max?: number
+  bounds?: number[]
+  bucketCounts?: number[]
+  unit?: string
+  description?: string
+}
+
+export const SDK_VERSION = '0.1.0'
+
+export const SEVERITY: Record<string, number> = {
+  trace: 1, debug: 5, info: 9, notice: 10, warning: 13, warn: 13, error: 17, critical: 21, fatal: 21,
+}
+const SEV_TEXT: Record<number, string> = { 1: 'TRACE', 5: 'DEBUG', 9: 'INFO', 10: 'INFO2', 13: 'WARN', 17: 'ERROR', 21: 'FATAL' }
+export const severityText = (n: number): string => SEV_TEXT[n] || 'INFO'
+
+const g: any = globalThis
+const hexes: string[] = []
+for (let i = 0; i < 256; i++) hexes.push((i + 256).toString(16).slice(1))
+const buf = new Uint8Array(16)
+
+/** `n` random bytes as lower-case hex, never all zeros (crypto where present). */
+export const hex = (n: number): string => {
+  let s = ''
+  const c = g.crypto
+  if (c && c.getRandomValues) c.getRandomValues(buf)
+  else for (let i = 0; i < 16; i++) buf[i] = (Math.random() * 256) | 0
+  for (let i = 0; i < n; i++) s += hexes[buf[i]]
+  return /[^0]/.test(s) ? s : s.slice(1) + '1'
+}
+export const newId = (): string => hex(16)
+export const newSpanId = (): string => hex(8)
+
+/** An event's span id when exported as a span: the low 64 bits of its id. */
+export const eventSpanId = (id: string): string => {
+  const s = id.slice(-16).padStart(16, '0')
+  return /[^0]/.test(s) ? s : '0000000000000001'
+}
+
+const perf = g.performance
+const origin = perf && perf.timeOrigin && perf.now ? perf.timeOrigin : 0
+/** Epoch milliseconds, with microseconds where the platform's clock has them. */
+export const now: () => number = origin ? () => origin + perf.now() : Date.now
+
+/** OTLP `timeUnixNano`: epoch ms (number) or ns (decimal string) → ns as a decimal string. */
+export const nanos = (t: number | string | undefined): string => {
+  if (typeof t === 'string') return t
+  if (!t || !(t > 0)) return '0'
+  const ms = Math.floor(t)
+  const frac = Math.round((t - ms) * 1e6)
+  return frac >= 1e6 ? String(ms + 1) + '000000' : String(ms) + String(frac).padStart(6, '0')
+}
+
+/** RFC 3339 UTC with nanoseconds (the generic HTTP format's timestamps). */
+export const rfc3339 = (t: number | string | undefined): string => {
+  const ns = nanos(t).padStart(10, '0')
+  const sec = ns.slice(0, -9)
+  return new Date(+sec * 1000).toISOString().slice(0, 19) + '.' + ns.slice(-9) + 'Z'
+}
+
+/** OpenTelemetry semantic-convention attributes for a thrown value (never throws). */
+export const exceptionAttributes = (e: unknown): Record<string, string> => {
+  let type = 'Error'
+  let message = ''
+  let stack = ''
+  try {
+    if (e instanceof Error || (e && typeof e === 'object' && 'message' in (e as any))) {
+      const x = e as any
+      type = String(x.name || (x.constructor && x.constructor.name) || 'Error')
+      message = String(x.message)
+      stack = typeof x.stack === 'string' ? x.stack : ''
+    } else {
+      message = safeStr(e)
+    }
+  } catch {
+    message = '<unprintable>'
+  }
+  return { 'exception.type': type, 'exception.message': message, 'exception.stacktrace': stack || type + (message ? ': ' + message : '') }
+}
+
+export const safeStr = (v: unknown): string => {
+  try {
+    return String(v)
+  } catch {
+    return '<unprintable>'
+  }
+}
+
+/** Turn an error record's pending thrown value into exception.* attributes, name and body. */
+export const finalize = (r: TelemetryRecord): TelemetryRecord => {
+  if (r.type === 'error' && 'error' in r) {
+    const a = exceptionAttributes(r.error)
+    delete r.error
+    for (const k in a) if (!(k in r.attributes)) r.attributes[k] = (a as any)[k]
+    const t = a['exception.type']
+    const m = a['exception.message']
+    r.name = t
+    r.body = m ? t + ': ' + m : t
+  }
+  return r
+}

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import * as astrid from '../dist/astrid.mjs'
+import { TelemetryClient } from '../dist/astrid.mjs'
+
+const memory = () => ({ name: 'mem', records: [], export(b) { this.records.push(...b.records) }, shutdown() {} })
+
+test('events, metrics, logs, errors and spans reach the backend with ids and parents', async () => {
+  const mem = memory()
+  const c = new TelemetryClient({ projectName: 'test-app', enabled: true, backend: mem, env: {} })
+  c.trackEvent('user.login', { method: 'sso' })
+  c.trackMetric('jobs.done', 2, { attributes: { queue: 'a' } })
+  c.trackMetric('jobs.done', 3, { attributes: { queue: 'a' } })
+  c.trackLog('cache warmed', { level: 'warning' })
+  c.trackError(new TypeError('boom'), { where: 'import' })
+  await c.span('checkout', { items: 3 }, async () => {
+    await new Promise((r) => setTimeout(r, 1))
+    c.trackEvent('inside')
+  })
+  assert.equal(await c.flush(5), true)
+  const by = Object.fromEntries(mem.records.map((r) => [r.name, r]))
+  assert.deepEqual(by['user.login'].attributes, { method: 'sso' })
+  assert.match(by['user.login'].id, /^[0-9a-f]{32}$/)
+  assert.equal(by['jobs.done'].value, 5)
+  assert.equal(by['jobs.done'].metricType, 'counter')
+  assert.equal(by['cache warmed'] ?? mem.records.find((r) => r.type === 'log').body, 'cache warmed')
+  const err = mem.records.find((r) => r.type === 'error')
+  assert.equal(err.name, 'TypeError')
+  assert.equal(err.attributes['exception.message'], 'boom')
+  assert.equal(err.attributes.where, 'import')
+  assert.equal(by.inside.traceId, by.checkout.traceId)
+  assert.equal(by.inside.parentSpanId, by.checkout.spanId)
+  assert.ok(by.checkout.end >= by.checkout.time)
+  const s = c.stats()
+  for (const k of ['enqueued', 'queued', 'sent', 'dropped', 'failed', 'retries', 'rejected', 'sampled_out', 'filtered', 'metric_series_dropped', 'breaker', 'failures_by_reason', 'backends', 'enabled', 'invalid', 'consent_rule', 'privacy']) assert.ok(k in s, k)
+  assert.equal(s.sent, mem.records.length)
+  assert.equal(await c.shutdown(), true)
+})
+
+test('module-level functions are no-ops before init and forward after it', async () => {
+  assert.equal(astrid.getClient(), undefined)
+  astrid.trackEvent('ignored')
+  assert.equal(await astrid.flush(), true)
+  assert.deepEqual(astrid.stats(), {})
+  const mem = memory()
+  const c = astrid.init({ projectName: 'mod', enabled: true, backend: mem, env: {} })
+  assert.equal(astrid.getClient(), c)
+  astrid.trackEvent('hello')
+  assert.equal(await astrid.flush(), true)
+  assert.equal(mem.records[0].name, 'hello')
+  assert.equal(await astrid.shutdown(), true)
+})
