@@ -350,8 +350,11 @@ def test_otel_partial_failure_resends_only_the_rest(chdb_server: ChdbClickHouse)
         batch = Batch(records(2), RESOURCE)
         first = backend.export(batch, 10.0)
         assert first.retryable and first.status == 503
-        assert [r.type for r in batch] == ["metric", "metric", "metric", "log", "error"]
-        assert backend.export(batch, 10.0).ok
+        # the partial delivery is in the result; the batch itself is the caller's, untouched
+        assert len(batch) == 8 and first.delivered == 3 and first.rejected == 0
+        assert first.remaining is not None
+        assert [r.type for r in first.remaining] == ["metric", "metric", "metric", "log", "error"]
+        assert backend.export(Batch(first.remaining, RESOURCE), 10.0).ok
         counts = {t: count(chdb_server, db, t) for t in OTEL_TABLES}
         assert counts == {
             "otel_traces": 3,
@@ -360,6 +363,34 @@ def test_otel_partial_failure_resends_only_the_rest(chdb_server: ChdbClickHouse)
             "otel_metrics_gauge": 1,
             "otel_metrics_histogram": 1,
         }
+    finally:
+        proxy.stop()
+
+
+@pytest.mark.clickhouse
+def test_rows_refused_for_good_are_reported_as_rejected_not_delivered(
+    chdb_server: ChdbClickHouse,
+) -> None:
+    db = fresh_db()
+    proxy = FaultProxy(chdb_server.url)
+    try:
+        backend = ClickHouseBackend(config(), endpoint=proxy.url, database=db)
+        # traces land, the sums are refused for good (a bad row), the gauge meets an overload
+        proxy.set_plan(["pass", "code:27", "code:241"])
+        batch = Batch(records(2), RESOURCE)
+        first = backend.export(batch, 10.0)
+        assert first.retryable and not first.ok and len(batch) == 8
+        assert (first.delivered, first.rejected) == (3, 1)
+        assert first.remaining is not None
+        assert [r.type for r in first.remaining] == ["metric", "metric", "log", "error"]
+        again = backend.export(Batch(first.remaining, RESOURCE), 10.0)
+        assert again.ok and again.rejected == 0
+        assert count(chdb_server, db, "otel_metrics_sum") == 0
+        assert count(chdb_server, db, "otel_metrics_gauge") == 1
+        # everything refused for good: a failure that counts the refused records
+        proxy.set_plan(["code:27"] * 5)
+        every = backend.export(Batch(records(1), RESOURCE), 10.0)
+        assert not every.ok and not every.retryable and every.rejected == 7
     finally:
         proxy.stop()
 
@@ -550,6 +581,70 @@ def test_a_dropped_table_is_created_again(ch_server: ClickHouseServer) -> None:
     ch_server.query(f"DROP TABLE {db}.events")
     assert deliver(backend, Batch(records(2), RESOURCE)).ok
     assert count(ch_server, db, "events") == 8
+
+
+@pytest.mark.clickhouse
+def test_client_counts_rows_the_server_refuses_as_rejected_never_sent(
+    ch_server: ClickHouseServer,
+) -> None:
+    """Issue 9 item 13, against a real server: one table refuses its rows for good while
+    another is briefly overloaded; the refused rows are rejected, the rest sent once."""
+    db = fresh_db()
+    q = ch_server.query
+    q(f"CREATE DATABASE {db}")
+    # otel-named tables this server can hold (the real otel schema needs 21.12+)
+    for table, cols in (
+        ("otel_traces", "TraceId String, SpanName String"),
+        ("otel_metrics_sum", "MetricName UInt64"),  # "jobs.done" is no number: refused
+        ("otel_metrics_gauge", "MetricName String"),
+        ("otel_metrics_histogram", "MetricName String"),
+        ("otel_logs", "Body String"),
+    ):
+        q(f"CREATE TABLE {db}.{table} ({cols}) ENGINE = MergeTree() ORDER BY tuple()")
+    proxy = FaultProxy(ch_server.url)
+    try:
+        # the gauge table is briefly overloaded; the server itself refuses the sums
+        proxy.set_plan(["code:241"], match=f"INSERT INTO `{db}`.`otel_metrics_gauge`".upper())
+        c = client(
+            proxy.url,
+            database=db,
+            create_schema=False,
+            insert_settings={"input_format_skip_unknown_fields": 1},
+        )
+        c.track_event("e0", {})
+        c.track_event("e1", {})
+        c.track_event("e2", {})
+        with c.span("checkout"):
+            pass
+        c.track_metric("jobs.done", 4, metric_type="counter")
+        c.track_metric("temp", 21.5, metric_type="gauge")
+        c.track_metric("lat", 3.0, metric_type="histogram")
+        c.track_log("cache warmed", level="info")
+        c.flush(timeout=15.0)
+        stats = c.stats()
+        c.shutdown(timeout=5.0)
+        assert proxy.seen == ["code:241", "pass"]
+        assert stats["rejected"] == 1 and stats["sent"] == 7, stats
+        assert stats["failures_by_reason"].get("rejected") == 1, stats
+        assert count(ch_server, db, "otel_traces") == 4
+        assert count(ch_server, db, "otel_metrics_sum") == 0
+        assert count(ch_server, db, "otel_metrics_gauge") == 1
+        assert count(ch_server, db, "otel_logs") == 1
+    finally:
+        proxy.stop()
+
+
+@pytest.mark.clickhouse
+def test_otel_schema_on_an_old_server_says_what_it_needs(
+    ch_server: ClickHouseServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    version = tuple(map(int, ch_server.version.split(".")[:2]))
+    if version >= (21, 12):
+        pytest.skip(f"ClickHouse {ch_server.version} has the otel schema's types")
+    caplog.set_level(logging.WARNING, logger="astrid")
+    backend = ClickHouseBackend(config(), endpoint=ch_server.url, database=fresh_db())
+    backend.export(Batch(records(1), RESOURCE), 10.0)
+    assert 'needs ClickHouse 21.12+, or use `schema="events"`' in caplog.text
 
 
 def test_an_unreachable_server_is_a_retry_not_an_exception() -> None:

@@ -139,8 +139,18 @@ class DeliveryLane:
             result = ExportResult.retry("bad_result")
         with proc.cond:
             c = self.counters
+            # older backends report a partial delivery by shrinking the batch in place
             delivered_part = max(0, before - len(batch))
             c.sent += delivered_part
+            if not result.ok and result.remaining is not None:
+                # a partial delivery, reported in the result: count what settled, keep the rest
+                c.sent += max(0, result.delivered)
+                if result.rejected > 0:
+                    c.rejected += result.rejected
+                    c.failed += result.rejected
+                    c.count_failure("rejected")
+                    proc._note_loss()
+                batch[:] = result.remaining
             if result.ok:
                 self.breaker.record_success()
                 c.sent += max(0, len(batch) - result.rejected)
@@ -175,6 +185,8 @@ class DeliveryLane:
                 # the server is alive but will never take this batch
                 self.breaker.record_success()
                 c.failed += len(batch)
+                if result.remaining is None and result.rejected > 0:
+                    c.rejected += min(result.rejected, len(batch))  # refused for good, by the receiver
                 c.count_failure(result.reason)
                 logger.warning(
                     "backend %s refused a batch of %d records (%s); not retried",

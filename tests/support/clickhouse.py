@@ -96,9 +96,12 @@ class ClickHouseServer:
         self.url = f"http://127.0.0.1:{self.http_port}"
         self.proc: Optional[subprocess.Popen[bytes]] = None
         self.version = ""
+        #: more server configuration (an XML document), written to config.d/ before start
+        self.extra_config = ""
 
-    def start(self, wait: float = 30.0) -> ClickHouseServer:
-        for sub in ("data", "tmp", "log", "user_files", "format_schemas"):
+    def launch(self) -> None:
+        """Write the configuration and start the process; :meth:`wait` tells when it serves."""
+        for sub in ("data", "tmp", "log", "user_files", "format_schemas", "config.d"):
             os.makedirs(os.path.join(self.dir, sub), exist_ok=True)
         users = _USER.format(name="default", password="") + _USER.format(
             name=WRITER[0], password=WRITER[1]
@@ -107,6 +110,9 @@ class ClickHouseServer:
             f.write(_CONFIG.format(d=self.dir, http=self.http_port, tcp=self.tcp_port))
         with open(os.path.join(self.dir, "users.xml"), "w") as f:
             f.write(_USERS.format(users=users))
+        if self.extra_config:
+            with open(os.path.join(self.dir, "config.d", "extra.xml"), "w") as f:
+                f.write(self.extra_config)
         cfg = os.path.join(self.dir, "config.xml")
         self.proc = subprocess.Popen(
             self.command + [f"--config-file={cfg}"],
@@ -115,9 +121,11 @@ class ClickHouseServer:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
+
+    def wait(self, wait: float = 30.0) -> ClickHouseServer:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+            if self.proc is None or self.proc.poll() is not None:
                 break
             try:
                 with urllib.request.urlopen(self.url + "/ping", timeout=1) as r:  # noqa: S310
@@ -129,6 +137,19 @@ class ClickHouseServer:
         log = self._log_tail()
         self.stop()
         raise RuntimeError(f"clickhouse-server did not answer /ping: {log}")
+
+    def start(self, wait: float = 30.0) -> ClickHouseServer:
+        self.launch()
+        return self.wait(wait)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no goodbye to clients, ZooKeeper or the other replicas."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def _log_tail(self) -> str:
         try:
@@ -406,3 +427,79 @@ class FaultProxy:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+# ------------------------------------------------------------------ a replicated cluster
+
+CLUSTER = "astrid"
+
+_NODE_CONFIG = """<?xml version="1.0"?>
+<yandex>
+  <interserver_http_host>127.0.0.1</interserver_http_host>
+  <interserver_http_port>{interserver}</interserver_http_port>
+  <zookeeper>
+    <node><host>127.0.0.1</host><port>{zk}</port></node>
+    <session_timeout_ms>4000</session_timeout_ms>
+  </zookeeper>
+  <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
+  <macros><shard>{shard}</shard><replica>{replica}</replica></macros>
+  <remote_servers><{cluster}>{shards}</{cluster}></remote_servers>
+</yandex>
+"""
+
+
+class ClickHouseCluster:
+    """clickhouse-server nodes on loopback sharing one ZooKeeper: ``shards`` × ``replicas``.
+
+    Every node knows the whole cluster (``remote_servers``), its own ``{shard}``/``{replica}``
+    macros and the distributed DDL queue, so ``ON CLUSTER`` statements, Replicated tables and
+    Distributed tables work as on a real deployment. Nodes start in parallel.
+    """
+
+    def __init__(
+        self, command: List[str], zookeeper_port: int, shards: int = 1, replicas: int = 2
+    ) -> None:
+        self.name = CLUSTER
+        self.nodes: List[ClickHouseServer] = []
+        self.layout: List[Tuple[int, str]] = []  # (shard, replica) of each node
+        for shard in range(1, shards + 1):
+            for r in range(replicas):
+                self.nodes.append(ClickHouseServer(command))
+                self.layout.append((shard, f"r{shard}{chr(ord('a') + r)}"))
+        xml_shards = ""
+        for shard in range(1, shards + 1):
+            members = [n for n, (s, _) in zip(self.nodes, self.layout) if s == shard]
+            xml_shards += "<shard><internal_replication>true</internal_replication>"
+            xml_shards += "".join(
+                f"<replica><host>127.0.0.1</host><port>{n.tcp_port}</port></replica>"
+                for n in members
+            )
+            xml_shards += "</shard>"
+        for node, (shard, replica) in zip(self.nodes, self.layout):
+            node.extra_config = _NODE_CONFIG.format(
+                interserver=free_port(),
+                zk=zookeeper_port,
+                shard=f"{shard:02d}",
+                replica=replica,
+                cluster=self.name,
+                shards=xml_shards,
+            )
+
+    @property
+    def urls(self) -> List[str]:
+        return [n.url for n in self.nodes]
+
+    def start(self, wait: float = 60.0) -> "ClickHouseCluster":
+        for node in self.nodes:
+            node.launch()
+        try:
+            for node in self.nodes:
+                node.wait(wait)
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()

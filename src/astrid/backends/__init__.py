@@ -55,13 +55,16 @@ class ExportResult:
     * ``ExportResult.failure(reason)``: permanent failure, the batch is dropped and counted;
     * ``ExportResult.too_large(reason)``: the receiver refused the size; the pipeline splits the batch.
 
-    A backend that sends one batch in several requests (OTLP: one per signal) and delivers only
-    some of them removes the delivered records from the batch in place (``batch[:] = remaining``)
-    before it returns the retry or failure result, so a retry resends only the rest and the
-    pipeline counts only the undelivered records as failed.
+    A backend that sends one batch in several requests (OTLP: one per signal, ClickHouse: one per
+    table) and settles only some of them says so in the result, never by changing the batch:
+    ``remaining`` lists the records still to send (a retry resends only them), ``delivered``
+    counts the records that landed and ``rejected`` those the receiver refused for good. The
+    pipeline counts each record once, as sent, rejected or failed.
     """
 
-    __slots__ = ("ok", "retryable", "retry_after", "reason", "rejected", "status", "split")
+    __slots__ = (
+        "ok", "retryable", "retry_after", "reason", "rejected", "status", "split", "delivered", "remaining"
+    )
 
     def __init__(
         self,
@@ -72,6 +75,8 @@ class ExportResult:
         rejected: int = 0,
         status: Optional[int] = None,
         split: bool = False,
+        delivered: int = 0,
+        remaining: Optional[List[Record]] = None,
     ) -> None:
         self.ok = ok
         self.retryable = retryable
@@ -80,6 +85,10 @@ class ExportResult:
         self.rejected = rejected
         self.status = status
         self.split = split
+        #: records of the batch that landed before the failure (with ``remaining``)
+        self.delivered = delivered
+        #: the records still to send after a partial delivery; None: the whole batch
+        self.remaining = remaining
 
     @classmethod
     def success(cls, rejected: int = 0, status: Optional[int] = None) -> "ExportResult":
@@ -87,13 +96,45 @@ class ExportResult:
 
     @classmethod
     def retry(
-        cls, reason: str, retry_after: Optional[float] = None, status: Optional[int] = None
+        cls,
+        reason: str,
+        retry_after: Optional[float] = None,
+        status: Optional[int] = None,
+        *,
+        delivered: int = 0,
+        rejected: int = 0,
+        remaining: Optional[List[Record]] = None,
     ) -> "ExportResult":
-        return cls(False, retryable=True, retry_after=retry_after, reason=reason, status=status)
+        return cls(
+            False,
+            retryable=True,
+            retry_after=retry_after,
+            reason=reason,
+            status=status,
+            delivered=delivered,
+            rejected=rejected,
+            remaining=remaining,
+        )
 
     @classmethod
-    def failure(cls, reason: str, status: Optional[int] = None) -> "ExportResult":
-        return cls(False, retryable=False, reason=reason, status=status)
+    def failure(
+        cls,
+        reason: str,
+        status: Optional[int] = None,
+        *,
+        delivered: int = 0,
+        rejected: int = 0,
+        remaining: Optional[List[Record]] = None,
+    ) -> "ExportResult":
+        return cls(
+            False,
+            retryable=False,
+            reason=reason,
+            status=status,
+            delivered=delivered,
+            rejected=rejected,
+            remaining=remaining,
+        )
 
     @classmethod
     def too_large(cls, reason: str = "payload_too_large", status: Optional[int] = 413) -> "ExportResult":

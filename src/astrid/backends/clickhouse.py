@@ -9,22 +9,28 @@ import logging
 import re
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Set, Tuple
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from urllib.parse import urlencode
 
-from ..network import TransportError, check_endpoint, redact_url
+from ..network import TransportError, redact_url
 from ..records import Record, hex128
 from ..resilience import RETRYABLE_STATUSES, parse_retry_after
 from ..transport import HttpResponse, HttpTransport
 from . import BaseBackend, Batch, ExportResult
+from .clickhouse_nodes import Node, NodeSet, parse_endpoint, split_endpoints
 from .clickhouse_rows import OTEL_ROW, RowContext, events_row, otel_kind
 from .clickhouse_schema import (
     DEDUP_TOKEN_SINCE,
+    DEFAULT_ZOOKEEPER_PATH,
+    OTEL_HINT,
+    OTEL_SINCE,
     SCHEMAS,
     Version,
+    check_cluster,
     check_identifier,
     check_prefix,
     check_ttl_days,
+    check_zookeeper_path,
     parse_version,
     schema_ddl,
     table_names,
@@ -110,14 +116,20 @@ def dedup_token(records: List[Record]) -> str:
 
 
 class ClickHouseBackend(BaseBackend):
-    """Inserts batches into ClickHouse tables; the pipeline owns retries and the breaker."""
+    """Inserts batches into ClickHouse tables; the pipeline owns retries and the breaker.
+
+    ``endpoint`` may list several nodes (a list, or URLs separated by commas): batches go to one
+    node and move to the next when it refuses connections or its breaker opens. ``cluster``
+    names the servers' cluster: the tables are then created ``ON CLUSTER`` as replicated local
+    tables under ``Distributed`` tables, and the client inserts into the Distributed tables.
+    """
 
     name = "clickhouse"
 
     def __init__(
         self,
         config: TelemetryConfig,
-        endpoint: Optional[str] = None,
+        endpoint: Union[str, Sequence[str], None] = None,
         database: str = "default",
         username: Optional[str] = None,
         password: Optional[str] = None,
@@ -127,26 +139,29 @@ class ClickHouseBackend(BaseBackend):
         table_prefix: str = "",
         ttl_days: Optional[int] = None,
         insert_settings: Optional[Mapping[str, Any]] = None,
+        cluster: Optional[str] = None,
+        zookeeper_path: str = DEFAULT_ZOOKEEPER_PATH,
     ) -> None:
         self.config = config
-        url = check_endpoint(endpoint or config.endpoint or DEFAULT_ENDPOINT, config.allow_insecure)
-        parts = urlsplit(url)
-        if parts.username is not None:
-            # credentials in the URL become the options, so exactly one auth scheme is sent
-            from urllib.parse import unquote
-
-            username = username if username is not None else unquote(parts.username)
-            if password is None and parts.password is not None:
-                password = unquote(parts.password)
-            netloc = parts.hostname or ""
-            if ":" in netloc:
-                netloc = f"[{netloc}]"
-            if parts.port:
-                netloc += f":{parts.port}"
-            parts = parts._replace(netloc=netloc)
-        self.base_url = urlunsplit(
-            (parts.scheme, parts.netloc, parts.path.rstrip("/") + "/", "", "")
-        )
+        bases: List[str] = []
+        url_user: Optional[str] = None
+        url_password: Optional[str] = None
+        for url in split_endpoints(_endpoint_setting(config, endpoint)):
+            base, user, pw = parse_endpoint(url, config.allow_insecure)
+            bases.append(base)
+            if user is not None:
+                if url_user is not None and (user, pw) != (url_user, url_password):
+                    raise ValueError("the ClickHouse endpoints carry different credentials; "
+                                     "use one username= and password= for all nodes")
+                url_user, url_password = user, pw
+        # credentials in a URL become the options, so exactly one auth scheme is sent
+        if url_user is not None:
+            username = username if username is not None else url_user
+            if password is None and url_password is not None:
+                password = url_password
+        self._nodes = NodeSet(bases, config.breaker_cooldown)
+        #: the first node's URL (kept for messages and single-node users)
+        self.base_url = bases[0]
         self.database = check_identifier(database, "database")
         if schema not in SCHEMAS:
             allowed = ", ".join(map(repr, SCHEMAS))
@@ -164,6 +179,10 @@ class ClickHouseBackend(BaseBackend):
         self.create_schema = create_schema
         self.table_prefix = check_prefix(table_prefix)
         self.ttl_days = check_ttl_days(ttl_days)
+        if cluster is None:
+            cluster = config.env.get("ASTRID_CLICKHOUSE_CLUSTER", "").strip() or None
+        self.cluster = check_cluster(cluster)
+        self.zookeeper_path = check_zookeeper_path(zookeeper_path)
         self.tables = table_names(schema, self.table_prefix)
         for table in self.tables.values():
             check_identifier(table, "table_prefix + table name")
@@ -197,58 +216,93 @@ class ClickHouseBackend(BaseBackend):
                     headers["X-ClickHouse-Key"] = password
         return headers
 
-    def _url(self, query: str, settings: Optional[Mapping[str, str]] = None) -> str:
-        params: Dict[str, str] = {"query": query}
-        params.update(settings or {})
-        url: str = self.base_url + "?" + urlencode(params)
-        return url
-
     def _post(
-        self, query: str, body: bytes, deadline: float, settings: Optional[Mapping[str, str]] = None
+        self,
+        node: Node,
+        query: str,
+        body: bytes,
+        deadline: float,
+        settings: Optional[Mapping[str, str]] = None,
     ) -> HttpResponse:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TransportError("timeout", "export deadline passed")
-        return self._transport.post(self._url(query, settings), body, self._headers, remaining)
+        params: Dict[str, str] = {"query": query}
+        params.update(settings or {})
+        url = node.base_url + "?" + urlencode(params)
+        return self._transport.post(url, body, self._headers, remaining)
 
-    def _ensure_ready(self, deadline: float) -> Optional[ExportResult]:
+    def _ensure_ready(self, node: Node, deadline: float) -> Optional[ExportResult]:
         """Learn the server version and create the tables, once. None when ready."""
         with self._lock:
             if self._version is None:
-                outcome = self._attempt("SELECT version()", b"", deadline)
+                outcome = self._attempt(node, "SELECT version()", b"", deadline)
                 if isinstance(outcome, ExportResult):
                     return outcome
                 self._version = parse_version(outcome.body.decode("utf-8", "replace")) or (0, 0)
                 logger.debug("astrid: ClickHouse server version %s.%s", *self._version)
             if self._schema_ready:
                 return None
+            if self.schema == "otel" and (0, 0) < self._version < OTEL_SINCE:
+                logger.warning(
+                    "astrid: ClickHouse %s.%s at %s: %s; not creating the otel tables",
+                    self._version[0],
+                    self._version[1],
+                    redact_url(node.base_url),
+                    OTEL_HINT,
+                )
+                self._schema_ready = True
+                return None
             for ddl in schema_ddl(
-                self.schema, self.database, self.table_prefix, self.ttl_days, self._version
+                self.schema,
+                self.database,
+                self.table_prefix,
+                self.ttl_days,
+                self._version,
+                cluster=self.cluster,
+                zookeeper_path=self.zookeeper_path,
             ):
-                outcome = self._attempt(ddl, b"", deadline)
+                settings: Dict[str, str] = {}
+                if self.cluster:
+                    # wait for the other nodes a bounded time; one that is down runs the
+                    # statement from the cluster's DDL queue when it is back
+                    left = int(deadline - time.monotonic()) - 1
+                    settings["distributed_ddl_task_timeout"] = str(max(1, min(left, 30)))
+                outcome = self._attempt(node, ddl, b"", deadline, settings)
                 if isinstance(outcome, ExportResult):
+                    if self.cluster and error_code_of(outcome) == 159:
+                        logger.debug("astrid: not every ClickHouse node ran the DDL yet")
+                        continue
                     if outcome.retryable:
                         return outcome
                     # no CREATE right is fine when the tables exist; the INSERT will tell
                     logger.warning(
                         "astrid: creating ClickHouse tables in %s failed (%s); "
-                        "create them with `astrid schema clickhouse --schema %s`",
+                        "create them with `astrid schema clickhouse --schema %s%s`",
                         self.database,
                         outcome.reason,
                         self.schema,
+                        f" --cluster {self.cluster}" if self.cluster else "",
                     )
                     break
             self._schema_ready = True
             return None
 
     def _attempt(
-        self, query: str, body: bytes, deadline: float, settings: Optional[Mapping[str, str]] = None
+        self,
+        node: Node,
+        query: str,
+        body: bytes,
+        deadline: float,
+        settings: Optional[Mapping[str, str]] = None,
     ) -> Any:
         """The response on success, else the ExportResult that describes the failure."""
         try:
-            resp = self._post(query, body, deadline, settings)
+            resp = self._post(node, query, body, deadline, settings)
         except TransportError as exc:
-            logger.debug("astrid: ClickHouse at %s unreachable: %s", redact_url(self.base_url), exc)
+            logger.debug(
+                "astrid: ClickHouse at %s unreachable: %s", redact_url(node.base_url), exc
+            )
             return ExportResult.retry(exc.reason)
         if 200 <= resp.status < 300:
             return resp
@@ -289,7 +343,13 @@ class ClickHouseBackend(BaseBackend):
     def _insert_settings(self, records: List[Record]) -> Dict[str, str]:
         settings: Dict[str, str] = {}
         if self._version is not None and self._version >= DEDUP_TOKEN_SINCE:
+            # the same rows carry the same token on every try and every node, so a replica
+            # that already has them (from a try whose answer was lost) stores them once
             settings["insert_deduplication_token"] = dedup_token(records)
+        if self.cluster:
+            # the insert returns once a replica of each shard has the rows, not when they
+            # are queued on the node we talk to (a node that dies then would take them along)
+            settings["insert_distributed_sync"] = "1"
         settings.update(self.insert_settings)
         return settings
 
@@ -305,49 +365,105 @@ class ClickHouseBackend(BaseBackend):
         deadline = time.monotonic() + max(0.001, timeout)
         if not batch:
             return ExportResult.success()
-        not_ready = self._ensure_ready(deadline)
+        tried: List[Node] = []
+        while True:
+            node = self._nodes.pick(exclude=tried)
+            if node is None:
+                if tried:
+                    return ExportResult.retry("connection_refused")
+                return ExportResult.retry("clickhouse_no_node_available")
+            tried.append(node)
+            result, landed = self._export_to(node, batch, deadline)
+            if result.ok or not result.retryable:
+                node.succeeded(landed)  # the node answered, even if it refused rows for good
+                return result
+            node.sent += landed
+            if result.reason == "connection_refused" and not landed and len(self._nodes) > 1:
+                # nothing reached this node: the next one takes the batch right away
+                node.refused(result.reason)
+                logger.debug(
+                    "astrid: ClickHouse node %s refused the connection; trying the next",
+                    redact_url(node.base_url),
+                )
+                if time.monotonic() < deadline:
+                    continue
+                return result
+            node.failed(result.reason)  # its breaker opens after repeated failures
+            return result
+
+    def _export_to(self, node: Node, batch: Batch, deadline: float) -> Tuple[ExportResult, int]:
+        """Send the batch to one node: the result, and how many records landed there."""
+        not_ready = self._ensure_ready(node, deadline)
         if not_ready is not None:
-            return not_ready
+            return not_ready, 0
         ctx = RowContext(batch.resource.attributes)
-        groups = self._groups(batch)
-        done: Set[int] = set()  # ids of records delivered or refused for good
         delivered = rejected = 0
+        remaining: List[Record] = []
         last_failure: Optional[ExportResult] = None
-        for kind, records in groups:
+        stop: Optional[ExportResult] = None
+        for kind, records in self._groups(batch):
+            if stop is not None:  # an earlier table failed for now: these wait for the retry
+                remaining.extend(records)
+                continue
             table = self.tables[kind]
             query = f"INSERT INTO `{self.database}`.`{table}` FORMAT JSONEachRow"
             body = self._body(kind, records, ctx)
-            outcome = self._attempt(query, body, deadline, self._insert_settings(records))
+            outcome = self._attempt(node, query, body, deadline, self._insert_settings(records))
             if not isinstance(outcome, ExportResult):
-                done.update(id(r) for r in records)
                 delivered += len(records)
                 continue
-            if (
-                outcome.status is not None
-                and error_code_of(outcome) in MISSING_CODES
-                and self.create_schema
-            ):
+            if error_code_of(outcome) in MISSING_CODES and self.create_schema:
                 with self._lock:
-                    self._schema_ready = (
-                        False  # the table was dropped under us: recreate, then retry
-                    )
+                    self._schema_ready = False  # the table was dropped under us: recreate, retry
                 outcome = ExportResult.retry(outcome.reason, status=outcome.status)
             if outcome.retryable:
-                # retries resend only what has not landed; the rest of this batch waits too
-                undelivered = [r for r in batch if id(r) not in done]
-                if rejected:
-                    logger.warning("astrid: ClickHouse rejected %d record(s) for good", rejected)
-                batch[:] = undelivered
-                return outcome
-            done.update(id(r) for r in records)
+                stop = outcome
+                remaining.extend(records)
+                continue
             rejected += len(records)
             last_failure = outcome
+        if rejected:
+            logger.warning("astrid: ClickHouse rejected %d record(s) for good", rejected)
+        if stop is not None:
+            if not delivered and not rejected:
+                return stop, 0
+            # part of the batch settled: say which, so a retry resends only the rest and the
+            # pipeline counts the refused records as rejected, never as sent
+            return (
+                ExportResult.retry(
+                    stop.reason,
+                    retry_after=stop.retry_after,
+                    status=stop.status,
+                    delivered=delivered,
+                    rejected=rejected,
+                    remaining=remaining,
+                ),
+                delivered,
+            )
         if rejected and not delivered:
-            return last_failure or ExportResult.failure("clickhouse_rejected")
-        return ExportResult.success(rejected=rejected)
+            failure = last_failure or ExportResult.failure("clickhouse_rejected")
+            return ExportResult.failure(failure.reason, failure.status, rejected=rejected), 0
+        return ExportResult.success(rejected=rejected), delivered
+
+    def stats(self) -> Dict[str, Any]:
+        """Per-node state for ``client.stats()``: endpoint, breaker, active, sent, failures."""
+        return {"cluster": self.cluster, "nodes": self._nodes.describe()}
 
     def shutdown(self, timeout: float) -> None:
         self._transport.close()
+
+
+def _endpoint_setting(
+    config: TelemetryConfig, endpoint: Union[str, Sequence[str], None]
+) -> Union[str, Sequence[str]]:
+    """The backend's endpoint= option > the client's endpoint= > ASTRID_CLICKHOUSE_ENDPOINT >
+    ASTRID_ENDPOINT > the default."""
+    if endpoint is not None:
+        return endpoint
+    if config.endpoint and "endpoint" in config.explicit:
+        return config.endpoint
+    own = config.env.get("ASTRID_CLICKHOUSE_ENDPOINT", "").strip()
+    return own or config.endpoint or DEFAULT_ENDPOINT
 
 
 def error_code_of(result: ExportResult) -> Optional[int]:

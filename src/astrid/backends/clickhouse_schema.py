@@ -11,6 +11,18 @@ SCHEMAS = ("otel", "events")
 TTL_SINCE = (19, 6)
 #: insert_deduplication_token, and the table setting it needs on non-replicated tables.
 DEDUP_TOKEN_SINCE = (22, 2)
+#: the otel tables' Map and Bool types.
+OTEL_SINCE = (21, 12)
+OTEL_HINT = 'the otel schema needs ClickHouse 21.12+, or use `schema="events"`'
+
+#: Where a replicated table keeps its metadata in ZooKeeper / ClickHouse Keeper. ``{shard}``
+#: (and ``{replica}`` in the replica name) are the server's macros; ``{database}`` and
+#: ``{table}`` are filled in by Astrid, so the path means the same on every server version.
+DEFAULT_ZOOKEEPER_PATH = "/clickhouse/tables/{shard}/{database}/{table}"
+#: Suffix of the per-node tables under a cluster's Distributed tables.
+LOCAL_SUFFIX = "_local"
+_CLUSTER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
+_ZK_PATH = re.compile(r"^/[A-Za-z0-9_{}./-]{1,400}$")
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_]{0,64}$")
@@ -35,6 +47,33 @@ def check_prefix(value: Any) -> str:
     if not isinstance(value, str) or not _PREFIX.match(value):
         raise ValueError(
             f"table_prefix must be letters, digits and _ (at most 64 characters); got {value!r}"
+        )
+    return value
+
+
+def check_cluster(value: Any) -> Optional[str]:
+    """A cluster name from the servers' ``remote_servers``, or None (a single server)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _CLUSTER.match(value):
+        raise ValueError(
+            "cluster must be the name of a cluster in the servers' remote_servers (letters, "
+            f"digits, _, - and ., not starting with a digit), or None; got {value!r}"
+        )
+    return value
+
+
+def check_zookeeper_path(value: Any) -> str:
+    """A ZooKeeper path for replicated tables: starts with /, no quotes or spaces."""
+    if not isinstance(value, str) or not _ZK_PATH.match(value) or "//" in value:
+        raise ValueError(
+            "zookeeper_path must be a path such as "
+            f"{DEFAULT_ZOOKEEPER_PATH!r} (letters, digits, _ . - / and {{macros}}); got {value!r}"
+        )
+    if "{table}" not in value:
+        raise ValueError(
+            "zookeeper_path must contain {table}: every replicated table needs a path of its own; "
+            f"got {value!r}"
         )
     return value
 
@@ -252,19 +291,50 @@ def _ttl_clause(kind: str, ttl_days: Optional[int]) -> str:
     return f"TTL {_TTL_COLUMN[kind]} + toIntervalDay({int(ttl_days)})\n"
 
 
+#: How a cluster's Distributed tables spread rows over shards: by a hash of what identifies a
+#: row, so a batch sent again (to any node) lands on the shard that already has it and is
+#: de-duplicated there.
+SHARDING_KEYS = {
+    "events": "cityHash64(`id`)",
+    "traces": "cityHash64(TraceId, SpanId)",
+    "logs": "cityHash64(TraceId, SpanId, Timestamp, Body)",
+    "sum": "cityHash64(MetricName, TimeUnix)",
+    "gauge": "cityHash64(MetricName, TimeUnix)",
+    "histogram": "cityHash64(MetricName, TimeUnix)",
+}
+
+
+def local_table(table: str) -> str:
+    """The per-node table under a cluster's Distributed table ``table``."""
+    return table + LOCAL_SUFFIX
+
+
+def zookeeper_path_for(template: str, database: str, table: str) -> str:
+    return template.replace("{database}", database).replace("{table}", table)
+
+
 def schema_ddl(
     schema: str = "otel",
     database: str = "default",
     table_prefix: str = "",
     ttl_days: Optional[int] = None,
     server_version: Optional[Version] = None,
+    cluster: Optional[str] = None,
+    zookeeper_path: str = DEFAULT_ZOOKEEPER_PATH,
 ) -> List[str]:
-    """``CREATE TABLE IF NOT EXISTS`` statements for a schema, one string each.
+    """``CREATE ... IF NOT EXISTS`` statements for a schema, one string each.
 
     ``server_version`` (major, minor) tailors the statements to a server: TTL only where the
     server has it, the insert de-duplication window only where tokens exist. Without it, the
     ``otel`` statements assume a current server and the ``events`` statement stays portable
-    (its TTL clause, if asked for, needs 19.6 or later).
+    (its TTL clause, if asked for, needs 19.6 or later). An ``otel`` schema for a server older
+    than 21.12 is a ValueError that says so.
+
+    With ``cluster``, every statement runs ``ON CLUSTER``: each node gets a replicated local
+    table (``<table>_local``: ReplicatedMergeTree, or ReplicatedReplacingMergeTree for the
+    events schema) whose metadata lives under ``zookeeper_path``, and a ``Distributed`` table
+    under the usual name that spreads rows over the shards by a hash of the record's identity.
+    Clients insert into, and queries read from, the Distributed tables.
     """
     if schema not in SCHEMAS:
         allowed = ", ".join(map(repr, SCHEMAS))
@@ -272,34 +342,58 @@ def schema_ddl(
     check_identifier(database, "database")
     check_prefix(table_prefix)
     ttl = check_ttl_days(ttl_days)
+    cluster = check_cluster(cluster)
+    check_zookeeper_path(zookeeper_path)
+    if schema == "otel" and server_version is not None and server_version < OTEL_SINCE:
+        raise ValueError(f"{OTEL_HINT} (the server is {server_version[0]}.{server_version[1]})")
     if server_version is not None and server_version < TTL_SINCE:
         ttl = None
     modern = server_version is None or server_version >= DEDUP_TOKEN_SINCE
+    on_cluster = f" ON CLUSTER {_q(cluster)}" if cluster else ""
     out: List[str] = []
     if database != "default":
-        out.append(f"CREATE DATABASE IF NOT EXISTS {_q(database)}")
+        out.append(f"CREATE DATABASE IF NOT EXISTS {_q(database)}{on_cluster}")
     for kind, table in table_names(schema, table_prefix).items():
         check_identifier(table, "table_prefix + table name")
-        head = f"CREATE TABLE IF NOT EXISTS {_q(database)}.{_q(table)} (\n"
+        target = local_table(table) if cluster else table
+        check_identifier(target, "table_prefix + table name")
+        head = f"CREATE TABLE IF NOT EXISTS {_q(database)}.{_q(target)}{on_cluster} (\n"
+        replicated = ""
+        if cluster:
+            path = zookeeper_path_for(zookeeper_path, database, target)
+            replicated = f"'{path}', '{{replica}}'"
         if kind == "events":
             cols = ",\n".join(f"    {_q(n)} {t}" for n, t in EVENTS_COLUMNS)
             # ReplacingMergeTree keyed by the record id: a row sent twice collapses with FINAL.
+            engine = "ReplicatedReplacingMergeTree" if cluster else "ReplacingMergeTree"
             body = (
-                cols + "\n) ENGINE = ReplacingMergeTree()\n"
+                cols + f"\n) ENGINE = {engine}({replicated})\n"
                 "PARTITION BY toYYYYMM(`timestamp`)\n"
                 "ORDER BY (`type`, `name`, `timestamp`, `id`)\n" + _ttl_clause(kind, ttl)
             )
-            if server_version is not None and modern:
+            if server_version is not None and modern and not cluster:
                 body += "SETTINGS non_replicated_deduplication_window = 1000\n"
         else:
             settings = "SETTINGS index_granularity = 8192"
             if ttl:
                 settings += ", ttl_only_drop_parts = 1"
-            if modern:
-                # lets insert_deduplication_token work on a plain (non-replicated) MergeTree
+            if modern and not cluster:
+                # lets insert_deduplication_token work on a plain (non-replicated) MergeTree;
+                # replicated tables de-duplicate inserts by themselves
                 settings += ", non_replicated_deduplication_window = 1000"
             body = _OTEL_BODIES[kind].format(ttl=_ttl_clause(kind, ttl)) + settings + "\n"
+            if cluster:
+                body = body.replace(
+                    ") ENGINE = MergeTree()\n", f") ENGINE = ReplicatedMergeTree({replicated})\n"
+                )
         out.append(head + body.rstrip("\n"))
+        if cluster:
+            out.append(
+                f"CREATE TABLE IF NOT EXISTS {_q(database)}.{_q(table)}{on_cluster} "
+                f"AS {_q(database)}.{_q(target)}\n"
+                f"ENGINE = Distributed('{cluster}', '{database}', '{target}', "
+                f"{SHARDING_KEYS[kind]})"
+            )
     return out
 
 
