@@ -1,0 +1,290 @@
+/** The privacy engine: removes secrets, hashes identifiers, scrubs PII from values and enforces limits (as Python's PrivacyEngine). */
+import { finalize, safeStr, TelemetryRecord } from '../records'
+import { ACTIONS, KINDS } from './detectors'
+import { hmacHex } from './hmac'
+import { DEFAULT_HASH_KEYS, DEFAULT_SECRET_KEYS, KEY_ALLOW, KEY_DENY, KEY_HASH, keyRules } from './keys'
+import { mayContainPii, scrubText } from './scrub'
+
+export { DEFAULT_HASH_KEYS, DEFAULT_SECRET_KEYS, KINDS as DETECTOR_KINDS }
+
+/** What the engine removes, hashes and limits; Python's PrivacyConfig in camelCase. Every option has a safe default. */
+export interface PrivacyOptions {
+  /** detector kind (DETECTOR_KINDS) → "redact" (default), "hash", "mask", "drop" (remove the attribute) or "off" */
+  actions?: Record<string, string>
+  secretKeys?: string[]
+  hashKeys?: string[]
+  allowKeys?: string[]
+  denyKeys?: string[]
+  /** key of the identifier hashes; unset: derived from projectName */
+  salt?: string | Uint8Array | null
+  projectName?: string
+  maxAttributes?: number
+  maxKeyLength?: number
+  maxValueLength?: number
+  maxDepth?: number
+  maxListLength?: number
+}
+
+type Attrs = Record<string, unknown>
+
+/** Sanitizes records before they leave the process. Nothing here throws or rejects. */
+export interface PrivacyEngine {
+  /** Sanitized copies of the records; one that cannot be sanitized is dropped and counted, never sent. */
+  sanitizeBatch(records: TelemetryRecord[]): Promise<TelemetryRecord[]>
+  /** A sanitized copy of the record, or null when it cannot be sanitized. */
+  sanitizeRecord(record: TelemetryRecord): Promise<TelemetryRecord | null>
+  /** Attributes with key rules, value detectors and limits applied (a new object; {} on failure). */
+  sanitizeAttributes(attributes: Attrs): Promise<Attrs>
+  /** Free text (a log body, a message): detected values replaced, length limited ("" on failure). */
+  sanitizeText(text: string): Promise<string>
+  /** HMAC-SHA256 of the value under the salt, as 32 hex digits. */
+  hashValue(value: string): Promise<string>
+  /** What was removed so far, by detector kind and by rule (non-zero counts only); never the values. */
+  stats(): Record<string, number>
+}
+
+const MARK = '...[truncated]'
+// the longest value a detector looks at, so a value cut at the limit is still scanned whole
+const OVERLAP = 512
+const DROP = {}
+const LIMITS: [string, number, number, number][] = [
+  ['maxAttributes', 128, 1, 1e5],
+  ['maxKeyLength', 256, 8, 1e5],
+  ['maxValueLength', 4096, 32, 1e8],
+  ['maxDepth', 5, 1, 64],
+  ['maxListLength', 128, 1, 1e6],
+]
+const LONE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
+const isMap = (v: any): boolean => v instanceof Map || (!!v && typeof v == 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(v)))
+const items = (v: any): any[] | 0 => (Array.isArray(v) || v instanceof Set ? [...v] : 0)
+const text = (v: any): string => (ArrayBuffer.isView(v) ? new TextDecoder().decode(v) : safeStr(v))
+const cut = (s: string, n: number): string => (s.length > n ? [...s].slice(0, n).join('') : s)
+
+/** `t` cut to `limit` code points with a marker (`force`: something was cut already). */
+const truncate = (t: string, limit: number, tail: boolean, force?: boolean): string => {
+  const c = [...t]
+  if (c.length <= limit && !force) return t
+  const keep = Math.min(c.length, limit - MARK.length)
+  return tail ? MARK + c.slice(c.length - keep).join('') : c.slice(0, keep).join('') + MARK
+}
+
+const fail = (e: any, m: string): never => {
+  throw new e('privacy: ' + m)
+}
+
+/** A privacy engine; bad options throw TypeError or RangeError naming the option. */
+export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
+  const actions: Record<string, string> = {}
+  const lists: string[][] = []
+  const L: Record<string, number> = {}
+  const total: Record<string, number> = {}
+  const cache = new Map<string, string | null>()
+  let cur: Record<string, number> = {}
+  let miss = new Set<string>()
+
+  if (o.actions != null && typeof o.actions != 'object') fail(TypeError, 'actions must be an object of detector kind to action')
+  KINDS.forEach((k) => (actions[k] = 'redact'))
+  for (const [k, a] of Object.entries(o.actions || {})) {
+    if (!KINDS.includes(k)) fail(RangeError, `actions: unknown detector "${k}"; use one of ${KINDS.join(', ')}`)
+    if (!ACTIONS.includes(a)) fail(RangeError, `actions.${k} must be one of ${ACTIONS.join(', ')}; got ${JSON.stringify(a)}`)
+    actions[k] = a
+  }
+  ;(['secretKeys', 'hashKeys', 'allowKeys', 'denyKeys'] as const).forEach((n, i) => {
+    const v = o[n] == null ? (i ? (i > 1 ? [] : DEFAULT_HASH_KEYS) : DEFAULT_SECRET_KEYS) : o[n]
+    if (!Array.isArray(v) || v.some((k) => typeof k != 'string')) fail(TypeError, n + ' must be an array of key names (strings)')
+    lists.push(v as string[])
+  })
+  for (const [n, d, lo, hi] of LIMITS) {
+    const v = (o as any)[n] == null ? d : (o as any)[n]
+    if (!Number.isInteger(v) || v < lo || v > hi) fail(RangeError, `${n} must be an integer between ${lo} and ${hi}; got ${v}`)
+    L[n] = v
+  }
+  let salt: any = o.salt
+  if (salt == null) {
+    // stable for one project, different for every other: hashes cannot be joined across projects
+    salt = 'astrid-privacy-salt:' + (o.projectName || '')
+  } else if (!(typeof salt == 'string' || salt instanceof Uint8Array) || !salt.length) {
+    fail(TypeError, 'salt must be a non-empty string or Uint8Array, or unset (derived from projectName)')
+  }
+  const mac = hmacHex(typeof salt == 'string' ? new TextEncoder().encode(salt) : salt)
+  const rule = keyRules(lists[0], lists[1], lists[2], lists[3])
+  const max = L.maxValueLength
+  const count = (k: string): void => {
+    cur[k] = (cur[k] || 0) + 1
+  }
+
+  // A hash from the cache; a miss is noted ('' for now) and the caller's round is run again
+  // once the misses are hashed. null: no WebCrypto here, so the value is removed instead.
+  const hash = (v: string): string | null => {
+    v = v.replace(LONE, '\ufffd')
+    const h = cache.get(v)
+    if (h === undefined) miss.add(v)
+    return h === undefined ? '' : h
+  }
+  const rep = (kind: string, action: string, v: string): string => {
+    let h
+    return action == 'mask'
+      ? `[MASKED:${kind}:${(v.match(/[\p{L}\p{N}]/gu) || []).slice(-4).join('')}]`
+      : action == 'hash' && (h = hash(v)) != null
+        ? `[HASHED:${kind}:${h}]`
+        : kind == 'home_path'
+          ? '~'
+          : `[REDACTED:${kind}]`
+  }
+  const scrub = (t: string): [string, boolean] => scrubText(t, actions, rep, cur)
+
+  const scan = (t: string, tail?: boolean): [string, boolean] => {
+    let drop = false
+    let c
+    const over = t.length > max + OVERLAP && (c = [...t]).length > max + OVERLAP
+    // no need to scan what truncation throws away
+    if (over) t = (tail ? c!.slice(-(max + OVERLAP)) : c!.slice(0, max + OVERLAP)).join('')
+    if (mayContainPii(t)) [t, drop] = scrub(t)
+    if (over || (t.length > max && [...t].length > max)) {
+      count('values_truncated')
+      t = truncate(t, max, !!tail, true)
+      // cutting can complete a pattern (a 20-digit run cut to a valid card): scan the cut text again
+      for (let i = 0; i < 4 && mayContainPii(t); i++) {
+        const [again, d] = scrub(t)
+        drop = drop || d
+        if (again == t) break
+        t = truncate(again, max, !!tail)
+      }
+    }
+    return [t, drop]
+  }
+
+  const hashOne = (v: any): string | null => {
+    const s = text(v)
+    const h = /^hash:[0-9a-f]{32}$/.test(s) ? s : hash(s)
+    return h == s || h == null ? h : 'hash:' + h
+  }
+
+  const value = (v: any, trusted: boolean, tail: boolean): any => {
+    const t = typeof v
+    const list = items(v)
+    if (t == 'string') {
+      if (trusted) return truncate(v, max, tail)
+      const [s, drop] = scan(v, tail)
+      return drop ? DROP : s
+    }
+    if (t == 'boolean') return v
+    if (t == 'number') {
+      if (!isFinite(v)) return v != v ? 'nan' : v > 0 ? 'inf' : '-inf'
+      if (!trusted && Number.isInteger(v) && Math.abs(v) >= 1e12) {
+        // a card number stored as a number is still a card number
+        const s = String(v)
+        const [x, drop] = scan(s)
+        return drop ? DROP : x == s ? v : x
+      }
+      return v
+    }
+    if (t == 'bigint') return value(Number.isSafeInteger(Number(v)) ? Number(v) : String(v), trusted, tail)
+    if (list) {
+      const out = []
+      for (let x of list.slice(0, L.maxListLength)) {
+        if ((x = value(/^[sbn]/.test(typeof x) ? x : text(x), trusted, false)) === DROP) return DROP
+        out.push(x)
+      }
+      return out
+    }
+    return value(text(v), trusted, tail)
+  }
+
+  const walk = (a: any, prefix: string, depth: number, out: Map<string, unknown>): void => {
+    for (let [k, v] of a instanceof Map ? a : Object.entries(a)) {
+      k = cut(prefix + text(k), L.maxKeyLength)
+      const r = rule(k)
+      if (r == KEY_DENY) {
+        count('keys_removed')
+        continue
+      }
+      if (v == null) continue
+      if (isMap(v)) {
+        if (depth < L.maxDepth) {
+          walk(v, k + '.', depth + 1, out)
+          continue
+        }
+        v = '[nested too deep]'
+      }
+      if (out.size >= L.maxAttributes && !out.has(k)) {
+        count('attributes_dropped')
+        continue
+      }
+      if (r == KEY_HASH) {
+        const list = items(v)
+        const h =
+          typeof v == 'boolean' ? v : list ? list.slice(0, L.maxListLength).filter((x) => x != null).map((x) => (typeof x == 'boolean' ? x : hashOne(x))) : hashOne(v)
+        if (h == null || (list && h.includes(null))) count('keys_removed')
+        else {
+          count('keys_hashed')
+          out.set(k, h)
+        }
+        continue
+      }
+      const c = value(v, r == KEY_ALLOW, k == 'exception.stacktrace')
+      if (c === DROP) count('attributes_dropped')
+      else out.set(k, c)
+    }
+  }
+  const attrs = (a: any): Attrs => {
+    const out = new Map<string, unknown>()
+    if (isMap(a)) walk(a, '', 1, out)
+    return Object.fromEntries(out)
+  }
+
+  const record = (r: TelemetryRecord): TelemetryRecord => {
+    finalize(r)
+    const o: TelemetryRecord = { ...r, attributes: attrs(r.attributes) }
+    if (r.type != 'event' && r.type != 'metric') {
+      if (r.body != null) o.body = scan(text(r.body))[0]
+      if (r.statusMessage) o.statusMessage = scan(r.statusMessage)[0]
+      if (r.events) o.events = r.events.map((e) => ({ ...e, attributes: attrs(e.attributes) }))
+    }
+    return o
+  }
+
+  // Runs fn until no hash is missing (hashing is asynchronous in WebCrypto); only the counts of
+  // the final round are kept. Never rejects: on failure the fallback is returned.
+  const run = async <T>(fn: () => T, fallback: T): Promise<T> => {
+    try {
+      if (cache.size > 4096) cache.clear()
+      for (let i = 0; i < 4; i++) {
+        cur = {}
+        miss = new Set()
+        const r = fn()
+        if (!miss.size) {
+          for (const k in cur) total[k] = (total[k] || 0) + cur[k]
+          return r
+        }
+        await Promise.all([...miss].map(async (v) => cache.set(v, await mac(v).catch(() => null))))
+      }
+    } catch {}
+    total.records_failed = (total.records_failed || 0) + 1
+    return fallback
+  }
+
+  const batch = (rs: TelemetryRecord[]): Promise<TelemetryRecord[]> =>
+    run(
+      () =>
+        rs
+          .map((r) => {
+            try {
+              return record(r)
+            } catch {
+              count('records_failed')
+            }
+          })
+          .filter(Boolean) as TelemetryRecord[],
+      [],
+    )
+
+  return {
+    sanitizeBatch: batch,
+    sanitizeRecord: async (r) => (await batch([r]))[0] || null,
+    sanitizeAttributes: (a) => run(() => attrs(a), {}),
+    sanitizeText: (t) => run(() => scan(text(t))[0], ''),
+    hashValue: (v) => mac(text(v).replace(LONE, '\ufffd')),
+    stats: () => ({ ...total }),
+  }
+}

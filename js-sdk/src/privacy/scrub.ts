@@ -1,0 +1,67 @@
+/** The scrubber: the cheap pre-scan, then each detector's gate, pattern and validator in turn (as Python's privacy_scrub.py). */
+import { DETECTORS, gates, py } from './detectors'
+
+// The pre-scan: every detector's match contains one of these literals or a run of seven
+// digit-like characters (or the digits and groups of an IBAN).
+const TRIGGER = /@|=|:|-----BEGIN|eyJ|[Bb]earer|BEARER|[Bb]asic|BASIC|AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|xox|[sr]k_|AIza|sk-|\/home\/|\/Users\//
+const TRIGGER_DIGITS = py('\\d(?:[\\d \\t().-]{5,}\\d|\\d ?[A-Z0-9]{4} ?[A-Z0-9]{4})', 'u')
+
+/** The cheap pre-scan: false means no detector can match `t`. */
+export const mayContainPii = (t: string): boolean => {
+  const n = t.length < 12 ? [...t].length : 6
+  // nothing this short is worth finding except an IPv6 address such as "::2"
+  return n < 6 ? n > 2 && t.includes(':') : TRIGGER.test(t) || TRIGGER_DIGITS.test(t)
+}
+
+/** kind, action, value → replacement text */
+export type Replacer = (kind: string, action: string, value: string) => string
+
+/**
+ * Replace every detected value in `t`. Returns the new text and whether a detector whose action
+ * is `drop` matched; `found` (kind → count) is updated, it never holds the values themselves.
+ */
+export const scrubText = (t: string, actions: Record<string, string>, rep: Replacer, found: Record<string, number>): [string, boolean] => {
+  let drop = false
+  // gates are read on the text as given: replacing a value only ever removes matches
+  const open = gates(t)
+  DETECTORS.forEach(([kind, re, ok], i) => {
+    const action = actions[kind]
+    if (!open[i] || action == 'off') return
+    let out = ''
+    let pos = 0
+    let last = 0
+    let hits = 0
+    let m: RegExpExecArray | null
+    while (pos <= t.length) {
+      re.lastIndex = pos
+      if (!(m = re.exec(t))) break
+      const g = (m as any).indices.groups
+      const [a, b] = (g && (g.v || g.v1 || g.v2)) || (m as any).indices[0]
+      const end = m.index + m[0].length
+      let v = t.slice(a, b)
+      if (ok && !ok(v, m, t)) {
+        // "+44 20 7946 0958 12" or "DE89...3000 1": the pattern took one group too many and
+        // the whole fails its check; a shorter run of the groups may be the real value
+        let cut = 0
+        if (kind == 'iban' || kind == 'phone')
+          while ((cut = Math.max(v.lastIndexOf(' '), v.lastIndexOf('-'), v.lastIndexOf('.'))) > 0 && !ok((v = v.slice(0, cut)), m, t));
+        if (cut < 1) {
+          // a rejected match is searched again one character further on
+          pos = m.index + 1
+          continue
+        }
+      }
+      hits++
+      // text cannot be dropped here; the caller drops the attribute that holds it
+      out += t.slice(last, a) + rep(kind, action == 'drop' ? 'redact' : action, v) + t.slice(a + v.length, end)
+      last = end
+      pos = end > m.index ? end : end + 1
+    }
+    if (hits) {
+      t = out + t.slice(last)
+      found[kind] = (found[kind] || 0) + hits
+      drop = drop || action == 'drop'
+    }
+  })
+  return [t, drop]
+}
