@@ -6,8 +6,10 @@ import functools
 import inspect
 import logging
 import math
+import os
 import sys
 import threading
+import weakref
 from time import time_ns
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple, TypeVar, Union, cast
 
@@ -111,13 +113,12 @@ class TelemetryClient:
         cfg = self.config
         if cfg.debug:
             _enable_debug_logging()
-        if cfg.spool_dir is not None:
-            logger.warning("spool_dir is accepted but the disk spool is not built yet; records stay in memory")
         check_backend_spec(cfg.backend)
         if cfg.privacy is not None:
             _check_privacy(cfg.privacy)
         self._backend_options = backend_opts
         self._lock = threading.Lock()
+        _clients.add(self)  # its lock is renewed in a forked child
         self._invalid_count = 0
         self._proc: Any = None
         self._aggregator: Optional[MetricAggregator] = None
@@ -236,7 +237,9 @@ class TelemetryClient:
                 return self._invalid()
             if metric_type == "counter" and value < 0:
                 return self._invalid()  # counters only go up (use a gauge)
-            agg = self._aggregator
+            proc = self._proc
+            # the processor's aggregator, not one kept here: a forked child gets a fresh one
+            agg = proc.aggregator if proc is not None else None
             if agg is not None and agg.record(name, value, metric_type, _attrs(attributes), unit if isinstance(unit, str) else ""):
                 proc = self._proc
                 if proc is not None and proc.worker is None:
@@ -400,6 +403,19 @@ class TelemetryClient:
 
     def __repr__(self) -> str:
         return "TelemetryClient(project_name=%r, enabled=%r)" % (self.config.project_name, self._enabled)
+
+
+_clients: "weakref.WeakSet[TelemetryClient]" = weakref.WeakSet()
+
+
+def _renew_locks_after_fork() -> None:
+    # a thread of the parent may have held a client's lock at fork time; the child has no such thread
+    for c in list(_clients):
+        c._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_locks_after_fork)
 
 
 class _MessageError(Exception):

@@ -63,7 +63,7 @@ class TelemetryConfig:
         "Where telemetry goes: otlp, clickhouse, http, console, file, memory, a Backend object or a list.",
     )
     endpoint: Optional[str] = _opt(
-        None, "ASTRID_ENDPOINT", "Base URL of the backend (OTLP also reads OTEL_EXPORTER_OTLP_ENDPOINT)."
+        None, "ASTRID_ENDPOINT", "Base URL of the backend (OTLP also reads OTEL_EXPORTER_OTLP_ENDPOINT); ClickHouse takes several nodes as a list or comma-separated URLs."
     )
     headers: Dict[str, str] = _opt(
         dict, "ASTRID_HEADERS", "Extra HTTP headers, e.g. an API key (env: k1=v1,k2=v2, URL-encoded)."
@@ -85,7 +85,9 @@ class TelemetryConfig:
     )
     privacy: Any = _opt(None, None, "PrivacyConfig (None: the safe defaults).")
     events_as: str = _opt("spans", "ASTRID_EVENTS_AS", "How events are exported over OTLP: spans or logs.")
-    spool_dir: Optional[str] = _opt(None, "ASTRID_SPOOL_DIR", "Reserved for the disk spool of sanitized batches (not built yet: accepted, logged, no effect).")
+    spool_dir: Optional[str] = _opt(None, "ASTRID_SPOOL_DIR", "Directory of the disk spool: sanitized batches survive crashes, restarts and outages (off by default; see docs/durability.md).")
+    spool_max_bytes: int = _opt(64 * 1024 * 1024, "ASTRID_SPOOL_MAX_BYTES", "Bytes the spool may hold; beyond it the oldest segments are deleted (counted as spool_dropped).")
+    spool_max_age: float = _opt(7 * 86400.0, "ASTRID_SPOOL_MAX_AGE", "Seconds a spooled batch is kept at most (default 7 days); older segments are deleted (counted).")
     allow_insecure: bool = _opt(False, "ASTRID_ALLOW_INSECURE", "Allow plain http:// to a host that is not loopback.")
     ca_file: Optional[str] = _opt(None, "ASTRID_CA_FILE", "CA bundle (PEM) to verify the server's TLS certificate.")
     client_cert: Optional[str] = _opt(None, "ASTRID_CLIENT_CERT", "Client certificate (PEM) for mutual TLS.")
@@ -111,6 +113,12 @@ class TelemetryConfig:
     def from_options(cls, env: Optional[Mapping[str, str]] = None, **options: Any) -> "TelemetryConfig":
         """Build and validate a config from constructor arguments, then environment, then defaults."""
         env = dict(environ() if env is None else env)
+        endpoint = options.get("endpoint")
+        if isinstance(endpoint, (list, tuple)):
+            # several nodes (the ClickHouse backend): kept as one comma-separated string
+            if not endpoint or not all(isinstance(e, str) and e.strip() and "," not in e for e in endpoint):
+                raise TypeError("endpoint must be a URL string or a list of URL strings")
+            options = dict(options, endpoint=",".join(e.strip() for e in endpoint))
         fields = {f.name: f for f in dataclasses.fields(cls)}
         given = frozenset(k for k, v in options.items() if v is not None and k in fields)
         values: Dict[str, Any] = {"env": env, "explicit": given}
@@ -144,6 +152,8 @@ class TelemetryConfig:
         _check_int("compression_level", self.compression_level, 1, 9)
         _check_int("breaker_threshold", self.breaker_threshold, 1, 1_000_000)
         _check_int("max_metric_series", self.max_metric_series, 1, 10_000_000)
+        _check_int("spool_max_bytes", self.spool_max_bytes, 64 * 1024, 2**50)
+        _check_number("spool_max_age", self.spool_max_age, 1.0, 10 * 365 * 86400.0)
         _check_number("flush_interval", self.flush_interval, 0.001, 86400)
         _check_number("timeout", self.timeout, 0.001, 3600)
         _check_number("shutdown_timeout", self.shutdown_timeout, 0, 3600)

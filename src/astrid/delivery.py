@@ -39,8 +39,9 @@ class Counters:
 class DeliveryLane:
     """Delivers prepared batches to one backend on its own thread: retry, backoff, breaker.
 
-    Batches wait here (FIFO, bounded by record count) while the backend is slow or down, so a
-    failing backend never holds up another one or the caller.
+    Batches wait here (FIFO) while the backend is slow or down, so a failing backend never holds
+    up another one or the caller. The processor bounds the queue and all backlogs together.
+    Nothing here logs while holding a lock: log lines go through ``proc._log_later``.
     """
 
     def __init__(self, proc: "BatchProcessor", backend: Any) -> None:
@@ -61,23 +62,42 @@ class DeliveryLane:
         self.thread: Optional[threading.Thread] = None
 
     def _breaker_changed(self, old: str, new: str) -> None:
+        # called with the breaker's lock (and often the processor's) held: log later
         level = logging.WARNING if new == CircuitBreaker.OPEN else logging.INFO
-        logger.log(level, "backend %s: circuit breaker %s -> %s", self.name, old, new)
+        self.proc._log_later(level, "backend %s: circuit breaker %s -> %s", self.name, old, new)
 
     # ---------------------------------------------------------------- worker side
 
     def submit(self, batch: Batch) -> None:
-        """Queue a batch (caller holds proc.cond). Evicts the oldest batches beyond the bound."""
+        """Queue a batch (caller holds proc.cond; the processor then enforces the memory bound)."""
         self.pending.append(batch)
         self.pending_records += len(batch)
-        limit = self.proc.config.max_queue_size
-        while self.pending_records > limit and len(self.pending) > 1:
-            old = self.pending[1] if self.busy else self.pending[0]
-            self.pending.remove(old)
-            self.pending_records -= len(old)
-            self.counters.dropped += len(old)
-            self.proc._note_loss()
-            self.proc._warn_drop("backend %s is behind; dropped %d oldest records" % (self.name, len(old)))
+
+    def oldest_evictable(self) -> Optional[Batch]:
+        """The oldest batch that is not being exported right now (caller holds proc.cond)."""
+        if not self.pending:
+            return None
+        if self.busy:
+            return self.pending[1] if len(self.pending) > 1 else None
+        return self.pending[0]
+
+    def evict(self, batch: Batch) -> None:
+        """Drop a waiting batch to keep memory bounded; counted (caller holds proc.cond).
+
+        With a spool the batch stays on disk and is read back when there is room: not a loss.
+        """
+        self.pending.remove(batch)
+        self.pending_records -= len(batch)
+        spool = self.proc.spool
+        if spool is not None and spool.evict(batch.token, self.name):
+            self.proc._set_backlog()
+            return
+        self.counters.dropped += len(batch)
+        self.counters.count_failure("queue_full")
+        proc = self.proc
+        proc._note_loss()
+        proc._set_backlog()
+        proc._warn_drop("backend %s is behind; dropped %d oldest records" % (self.name, len(batch)))
 
     def progress(self, handed_no: int) -> int:
         return self.pending[0].seq - 1 if self.pending else handed_no
@@ -88,31 +108,35 @@ class DeliveryLane:
         proc = self.proc
         cond = proc.cond
         while True:
+            batch: Optional[Batch] = None
             with cond:
                 while True:
                     if proc.abandon_at is not None and time.monotonic() >= proc.abandon_at:
                         self._abandon()
-                        return
+                        break
+                    wait: Optional[float] = None
                     if self.pending:
                         wait = self._seconds_until_ready()
                         if wait <= 0:
+                            batch = self.pending[0]
+                            self.busy = True
                             break
                     elif proc.stopped:
-                        return
-                    else:
-                        wait = None
+                        break
                     if proc.abandon_at is not None:
                         left = proc.abandon_at - time.monotonic()
                         wait = left if wait is None else min(wait, left)
                     cond.wait(wait)
-                batch = self.pending[0]
-                self.busy = True
+            if batch is None:
+                proc._emit_logs()
+                return
             try:
                 self._attempt(batch)
             finally:
                 with cond:
                     self.busy = False
                     cond.notify_all()
+            proc._emit_logs()
 
     def _seconds_until_ready(self) -> float:
         now = time.monotonic()
@@ -137,6 +161,7 @@ class DeliveryLane:
             result = ExportResult.success()
         elif result is False or not isinstance(result, ExportResult):
             result = ExportResult.retry("bad_result")
+        settled = False
         with proc.cond:
             c = self.counters
             # older backends report a partial delivery by shrinking the batch in place
@@ -161,9 +186,12 @@ class DeliveryLane:
                     proc._note_loss()
                 c.batches += 1
                 self._finish(batch)
+                settled = True
             elif result.split and len(batch) > 1:
                 # the receiver answered (refusing the size): retry the halves right away
                 self.breaker.record_success()
+                if proc.spool is not None:
+                    proc.spool.split(batch.token, self.name)
                 first, second = batch.split()
                 self.pending.popleft()
                 self.pending.appendleft(second)
@@ -178,8 +206,8 @@ class DeliveryLane:
                     delay = max(delay, result.retry_after)
                 self.attempt += 1
                 self.next_attempt = time.monotonic() + delay
-                logger.debug(
-                    "backend %s: %s; retry %d in %.2fs", self.name, result.reason, self.attempt, delay
+                proc._log_later(
+                    logging.DEBUG, "backend %s: %s; retry %d in %.2fs", self.name, result.reason, self.attempt, delay
                 )
             else:
                 # the server is alive but will never take this batch
@@ -188,7 +216,8 @@ class DeliveryLane:
                 if result.remaining is None and result.rejected > 0:
                     c.rejected += min(result.rejected, len(batch))  # refused for good, by the receiver
                 c.count_failure(result.reason)
-                logger.warning(
+                proc._log_later(
+                    logging.WARNING,
                     "backend %s refused a batch of %d records (%s); not retried",
                     self.name,
                     len(batch),
@@ -196,7 +225,15 @@ class DeliveryLane:
                 )
                 proc._note_loss()
                 self._finish(batch)
+                settled = True
             self.pending_records = sum(len(b) for b in self.pending)
+            proc._set_backlog()
+        spool = proc.spool
+        if spool is not None and batch.token:
+            if settled:
+                spool.ack(batch.token, self.name)  # outside the lock: it writes to disk
+            if not self.pending:
+                proc.wake.set()  # room again: the worker reads the next batches back from disk
 
     def _finish(self, batch: Batch) -> None:
         if self.pending and self.pending[0] is batch:
@@ -205,15 +242,24 @@ class DeliveryLane:
         self.next_attempt = 0.0
 
     def _abandon(self) -> None:
-        """Shutdown deadline: what is still pending is lost (counted)."""
+        """Shutdown deadline: what is still pending is lost (counted), unless it waits in the spool."""
+        spool = self.proc.spool
+        if spool is not None:
+            on_disk = [b for b in self.pending if b.token and spool.evict(b.token, self.name)]
+            for b in on_disk:
+                self.pending.remove(b)
+            self.pending_records = sum(len(b) for b in self.pending)
         lost = self.pending_records
         if lost:
             self.counters.dropped += lost
             self.counters.count_failure("shutdown_deadline")
-            logger.warning("backend %s: %d records not delivered before the shutdown deadline", self.name, lost)
+            self.proc._log_later(
+                logging.WARNING, "backend %s: %d records not delivered before the shutdown deadline", self.name, lost
+            )
             self.proc._note_loss()
         self.pending.clear()
         self.pending_records = 0
+        self.proc._set_backlog()
 
 
 def shutdown_backend(backend: Any, timeout: float) -> None:

@@ -11,21 +11,43 @@ import threading
 import time
 import weakref
 from collections import deque
-from typing import Any, Deque, Dict, List, Optional, Sequence
+from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 from .aggregation import MetricAggregator
 from .backends import Batch
 from .config import TelemetryConfig
 from .delivery import DeliveryLane, shutdown_backend
 from .records import Record, Resource
+from .resilience import CircuitBreaker
+from .spool import Spool
 
 logger = logging.getLogger("astrid")
 
 _SAMPLED_TYPES = ("event", "span")
 
+#: the worker releases the GIL after this many records, so a caller never waits a whole
+#: switch interval (5 ms) behind a long sanitize/encode loop
+YIELD_EVERY = 32
+
+#: seconds between looks for spool segments left by processes that are gone
+SPOOL_CLAIM_INTERVAL = 5.0
+
+#: with a spool, records a full queue may hand to the worker for the disk (multiples of
+#: max_queue_size, at least SPILL_MIN): the caller never blocks and nothing is dropped below it
+SPILL_FACTOR = 64
+SPILL_MIN = 100_000
+
+#: how long stats() waits for the lock before it answers from an unlocked snapshot
+_STATS_LOCK_WAIT = 0.25
+
 
 class BatchProcessor:
-    """The caller-facing bounded queue plus the worker thread that sanitizes and batches records."""
+    """The caller-facing bounded queue plus the worker thread that sanitizes and batches records.
+
+    ``max_queue_size`` bounds everything held in memory: the queue plus every lane's backlog.
+    No lock is held while logging or calling user code; log lines raised under a lock are
+    queued (``_log_later``) and emitted once the lock is released.
+    """
 
     drop_log_interval = 1.0
 
@@ -46,14 +68,28 @@ class BatchProcessor:
         self.privacy = privacy
         self.aggregator = aggregator if aggregator is not None else MetricAggregator(config.max_metric_series)
         self._init_state()
-        self._atexit_registered = False
+        self.spool: Optional[Spool] = None
+        self._spill_cap = max(SPILL_MIN, SPILL_FACTOR * config.max_queue_size)
+        if config.spool_dir is not None:
+            self.spool = Spool(
+                os.fspath(config.spool_dir), [lane.name for lane in self.lanes],
+                config.spool_max_bytes, config.spool_max_age,
+            )
         _register_fork_handler(self)
+        if self.spool is not None and self.spool.available and _has_segments(self.spool.directory):
+            # records of an earlier process wait on disk: deliver them without waiting for a track_*
+            self._start()
+            self.wake.set()
 
     def _init_state(self) -> None:
         self.lock = threading.Lock()  # guards the queue (held by callers for an append)
         self.cond = threading.Condition(threading.Lock())  # guards everything else
         self.wake = threading.Event()
         self.queue: Deque[Record] = deque()
+        self.spill: Deque[Record] = deque()  # with a spool: records a full queue handed to the disk
+        self._next_claim = 0.0
+        self.backlog = 0  # records waiting in (or in flight from) the lanes, all lanes together
+        self.high_water = 0  # the most records ever held (queue + backlogs)
         self.enqueued = 0
         self.taken = 0  # records removed from the queue: taken by the worker or dropped
         self.dropped = 0  # dropped from the caller-side queue (full)
@@ -72,16 +108,36 @@ class BatchProcessor:
         self.abandon_at: Optional[float] = None
         self._dropping = False
         self._last_drop_log = 0.0
+        self._logs: Deque[Tuple[int, str, Tuple[Any, ...]]] = deque()
         self.worker: Optional[threading.Thread] = None
         self.lanes = [DeliveryLane(self, b) for b in self.backends]
         _name_lanes_uniquely(self.lanes)
         self.pid = os.getpid()
         self.next_collect = time.monotonic() + self.config.flush_interval
 
+    # ---------------------------------------------------------------- logging without locks
+
+    def _log_later(self, level: int, message: str, *args: Any) -> None:
+        """Keep a log line for ``_emit_logs`` (callable with locks held: a deque append is atomic)."""
+        self._logs.append((level, message, args))
+
+    def _emit_logs(self) -> None:
+        """Emit the kept log lines. Call with no lock held: a handler may re-enter the client."""
+        logs = self._logs
+        while logs:
+            try:
+                level, message, args = logs.popleft()
+            except IndexError:
+                return
+            try:
+                logger.log(level, message, *args)
+            except Exception:
+                pass
+
     # ---------------------------------------------------------------- caller side
 
     def enqueue(self, record: Record) -> None:
-        """Never blocks, never raises: full queue drops the oldest record and counts it."""
+        """Never blocks, never raises: when memory is full the oldest records are dropped and counted."""
         if self.stopped:
             self.dropped += 1
             return
@@ -89,33 +145,83 @@ class BatchProcessor:
         lock = self.lock
         # acquire/release rather than `with`: half the cost on the caller's hot path
         lock.acquire()
-        try:
-            if len(q) >= self._max_queue_size:
-                q.popleft()
-                self.dropped += 1
-                self.taken += 1
-                dropping = True
-            else:
-                dropping = False
+        held = len(q) + self.backlog
+        if held < self._max_queue_size:
             q.append(record)
             self.enqueued += 1
             n = len(q)
-        finally:
             lock.release()
+            if held >= self.high_water:
+                self.high_water = held + 1
+        else:
+            lock.release()
+            n = self._enqueue_full(record)
         if self.worker is None:
             self._start()
         if n == self._batch_size:
             self.wake.set()
-        if dropping and not self._dropping:
+
+    def _enqueue_full(self, record: Record) -> int:
+        """Slow path: make room by dropping the oldest records (a lane's backlog first), then append."""
+        with self.cond:
+            self._evict_oldest_batch(1)
+        spilled = False
+        with self.lock:
+            q = self.queue
+            if len(q) + self.backlog >= self._max_queue_size and q:
+                spool = self.spool
+                if spool is not None and spool.available and len(self.spill) < self._spill_cap:
+                    # the worker sanitizes it and writes it to disk: kept, not dropped
+                    self.spill.append(q.popleft())
+                    spilled = True
+                else:
+                    q.popleft()
+                    self.dropped += 1
+                self.taken += 1
+            q.append(record)
+            self.enqueued += 1
+            n = len(q)
+            held = n + self.backlog
+            if held > self.high_water:
+                self.high_water = held
+        if spilled:
+            self.wake.set()
+            return n
+        if not self._dropping:
             self._dropping = True
-            self._warn_drop("queue full (max_queue_size=%d); dropping the oldest records" % self.config.max_queue_size)
+            self._warn_drop(
+                "queue full (max_queue_size=%d, queue and backlogs together); dropping the oldest records"
+                % self._max_queue_size
+            )
+        self._emit_logs()
+        return n
+
+    def _evict_oldest_batch(self, incoming: int) -> None:
+        """Drop the oldest waiting lane batches until ``incoming`` more records fit (caller holds cond)."""
+        limit = self._max_queue_size
+        while self.backlog and len(self.queue) + self.backlog + incoming > limit:
+            oldest = None
+            for lane in self.lanes:
+                b = lane.oldest_evictable()
+                if b is not None and (oldest is None or b.seq < oldest[1].seq):
+                    oldest = (lane, b)
+            if oldest is None:
+                return  # only batches in flight: they cannot be taken back
+            oldest[0].evict(oldest[1])
+
+    def _set_backlog(self) -> None:
+        """Recount the lanes' backlogs (caller holds cond)."""
+        self.backlog = sum(lane.pending_records for lane in self.lanes)
+        held = len(self.queue) + self.backlog
+        if held > self.high_water:
+            self.high_water = held
 
     def _warn_drop(self, message: str) -> None:
         now = time.monotonic()
         # once per burst (the worker ends a burst when it drains the queue), at most once a second
         if now - self._last_drop_log >= self.drop_log_interval:
             self._last_drop_log = now
-            logger.warning(message)
+            self._log_later(logging.WARNING, "%s", message)
 
     def _start(self) -> None:
         with self.cond:
@@ -132,9 +238,15 @@ class BatchProcessor:
             except RuntimeError:  # interpreter shutting down
                 self.worker = None
                 return
-            if self.config.install_atexit and not self._atexit_registered:
-                self._atexit_registered = True
-                atexit.register(_exit_flush, weakref.ref(self))
+        if self.config.install_atexit:
+            _register_exit_flush()
+
+    def _own_thread(self) -> bool:
+        """Is the caller one of this processor's threads (a logging handler or backend re-entering)?"""
+        t = threading.current_thread()
+        if t is self.worker:
+            return True
+        return any(t is lane.thread for lane in self.lanes)
 
     # ---------------------------------------------------------------- worker side
 
@@ -147,10 +259,11 @@ class BatchProcessor:
             self.wake.clear()
             try:
                 self._cycle()
-            except Exception:  # the worker must survive anything
+            except Exception:  # the worker must survive anything (no lock is held here)
                 logger.debug("worker cycle failed", exc_info=True)
+            self._emit_logs()
             with self.cond:
-                if self.stopping and not self.queue:
+                if self.stopping and not self.queue and not self.spill:
                     # everything was drained and handed to the lanes: that answers every flush
                     self.flushed_gen = self.flush_gen
                     self.flushed_no = self.handed_no
@@ -162,6 +275,8 @@ class BatchProcessor:
         cfg = self.config
         with self.cond:
             gen = self.flush_gen
+        if self.spool is not None and self.spool.available:
+            self._spool_cycle()
         now = time.monotonic()
         due = now >= self.next_collect
         forced = gen > self.flushed_gen or self.stopping
@@ -177,6 +292,7 @@ class BatchProcessor:
                 records = [self.queue.popleft() for _ in range(take)]
                 self.taken += take
             self._hand(records)
+            self._emit_logs()
         self._dropping = False  # the queue has room again: the next drop starts a new burst
         if due or forced:
             self.next_collect = time.monotonic() + cfg.flush_interval
@@ -190,23 +306,76 @@ class BatchProcessor:
                 self.flushed_no = self.handed_no
             self.cond.notify_all()
 
-    def _hand(self, records: List[Record]) -> None:
-        prepared: List[Record] = []
-        for rec in records:
+    def _spool_cycle(self) -> None:
+        """Spilled records to disk, orphaned segments claimed, lanes refilled from disk as room allows."""
+        spool = self.spool
+        assert spool is not None
+        now = time.monotonic()
+        if now >= self._next_claim:
+            self._next_claim = now + SPOOL_CLAIM_INTERVAL
+            spool.claim_orphans()
+        spill = self.spill
+        size = self.config.batch_size
+        while spill:
+            records: List[Record] = []
             try:
-                out = self._prepare(rec)
+                while spill and len(records) < size:
+                    records.append(spill.popleft())
+            except IndexError:
+                pass
+            prepared = self._prepare_all(records)
+            if prepared and spool.append(prepared, self.resource, in_memory=False) is None:
+                self._submit(prepared, None)  # the disk refused it: memory it is
+        for lane in self.lanes:
+            room = self._max_queue_size - len(self.queue) - self.backlog
+            if room < size // 2 + 1 or self.stopping:
+                return
+            if not spool.has_backlog(lane.name):
+                continue
+            for token, records, resource in spool.backlog(lane.name, max(1, room // max(1, len(self.lanes)))):
+                with self.cond:
+                    lane.submit(Batch(records, resource, self.batch_no, token))
+                    self._set_backlog()
+                    self.cond.notify_all()
+
+    def _prepare_all(self, records: List[Record]) -> List[Record]:
+        prepared: List[Record] = []
+        prepare = self._prepare
+        sleep = time.sleep
+        # Latency first: release the GIL every few records, so a caller never waits a whole switch
+        # interval behind this loop. When memory is half full the callers are outrunning us, and
+        # yielding would only make us drop their records: then the worker keeps the GIL.
+        every = YIELD_EVERY if len(self.queue) + self.backlog < self._max_queue_size >> 1 else 1 << 30
+        for i, rec in enumerate(records):
+            if i % every == every - 1:
+                sleep(0)
+            try:
+                out = prepare(rec)
             except Exception:
                 self.prepare_errors += 1
                 logger.debug("dropping a record that could not be prepared", exc_info=True)
                 continue
             if out is not None:
                 prepared.append(out)
+        return prepared
+
+    def _hand(self, records: List[Record]) -> None:
+        prepared = self._prepare_all(records)
+        token = None
+        if prepared and self.spool is not None:
+            # on disk before the first export attempt (outside every lock: it fsyncs)
+            token = self.spool.append(prepared, self.resource)
+        self._submit(prepared, token)
+
+    def _submit(self, prepared: List[Record], token: Optional[str]) -> None:
         with self.cond:
             self.batch_no += 1
-            batch = Batch(prepared, self.resource, self.batch_no)
+            batch = Batch(prepared, self.resource, self.batch_no, token)
             if prepared:
                 for lane in self.lanes:
-                    lane.submit(batch if len(self.lanes) == 1 else Batch(batch, self.resource, self.batch_no))
+                    lane.submit(batch if len(self.lanes) == 1 else Batch(batch, self.resource, self.batch_no, token))
+                self._set_backlog()
+                self._evict_oldest_batch(0)
             self.handed_no = self.batch_no
             self.cond.notify_all()
 
@@ -255,18 +424,28 @@ class BatchProcessor:
     def _progress(self) -> int:
         return min([lane.progress(self.handed_no) for lane in self.lanes] or [self.handed_no])
 
-    def flush(self, timeout: Optional[float]) -> bool:
-        """Export everything enqueued before the call; True when all of it was delivered in time."""
-        if self.worker is None or self.stopped:
-            # after shutdown too: nothing pending anywhere is a clean flush
-            return not self.queue and self.aggregator_empty() and not any(lane.pending_records for lane in self.lanes)
-        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
-        with self.cond:
+    def _acquire(self, deadline: Optional[float]) -> bool:
+        """Take the condition's lock, but never past ``deadline``."""
+        if deadline is None:
+            return self.cond.acquire()
+        return self.cond.acquire(True, max(0.0, deadline - time.monotonic()))
+
+    def _request_flush(self, deadline: Optional[float]) -> Optional[int]:
+        if not self._acquire(deadline):
+            return None
+        try:
             self.flush_gen += 1
             gen = self.flush_gen
+        finally:
+            self.cond.release()
         self.wake.set()
-        with self.cond:
-            while not (self.flushed_gen >= gen and self._progress() >= self.flushed_no):
+        return gen
+
+    def _wait_flush(self, gen: Optional[int], deadline: Optional[float]) -> bool:
+        if gen is None or not self._acquire(deadline):
+            return False
+        try:
+            while not (self.flushed_gen >= gen and (self._progress() >= self.flushed_no or self._durable_and_stalled())):
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
@@ -275,7 +454,44 @@ class BatchProcessor:
             lost = self.loss_events + self.dropped
             clean = lost == self._lost_at_last_flush
             self._lost_at_last_flush = lost
-            return clean
+            return clean and self._progress() >= self.flushed_no
+        finally:
+            self.cond.release()
+
+    def _durable_and_stalled(self) -> bool:
+        """With a spool: is everything a flush waits for on disk, and delivery not imminent? (holds cond)
+
+        A lane that is delivering normally is waited for; one that is backing off or whose breaker
+        is open is not: its records are safe on disk and the flush can answer (False) now.
+        """
+        spool = self.spool
+        if spool is None or not spool.available or self.spill:
+            return False
+        for lane in self.lanes:
+            if lane.progress(self.handed_no) >= self.flushed_no:
+                continue
+            if lane.attempt == 0 and lane.breaker.state == CircuitBreaker.CLOSED:
+                return False
+            for b in lane.pending:
+                if b.seq <= self.flushed_no and not b.token:
+                    return False
+        return True
+
+    def _idle(self) -> bool:
+        return not self.queue and not self.backlog
+
+    def flush(self, timeout: Optional[float]) -> bool:
+        """Export everything enqueued before the call; True when all of it was delivered in time."""
+        if self.worker is None or self.stopped:
+            # after shutdown too: nothing pending anywhere is a clean flush
+            return not self.queue and self.aggregator_empty() and not any(lane.pending_records for lane in self.lanes)
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        gen = self._request_flush(deadline)
+        if self._own_thread():
+            # called back from our own worker or lane (a logging handler, a backend): waiting here
+            # would wait for ourselves, so ask for the flush and answer at once
+            return False if gen is None else self._idle()
+        return self._wait_flush(gen, deadline)
 
     def aggregator_empty(self) -> bool:
         return len(self.aggregator) == 0
@@ -285,9 +501,30 @@ class BatchProcessor:
         if timeout is None:
             timeout = self.config.shutdown_timeout
         deadline = time.monotonic() + max(0.0, timeout)
-        with self.cond:
+        return self._end_shutdown(self._begin_shutdown(deadline), deadline)
+
+    def _begin_shutdown(self, deadline: float) -> Tuple[bool, Optional[int]]:
+        """Ask the threads to drain and stop by ``deadline``; returns at once (exit flushes them all)."""
+        if not self._acquire(deadline):
+            return True, None
+        try:
             already = self.stopping
             self.stopping = True
+            gen: Optional[int] = None
+            if not already and self.worker is not None:
+                self.abandon_at = deadline
+                self.flush_gen += 1
+                gen = self.flush_gen
+            self.cond.notify_all()
+        finally:
+            self.cond.release()
+        self.wake.set()
+        return already, gen
+
+    def _end_shutdown(self, begun: Tuple[bool, Optional[int]], deadline: float) -> bool:
+        already, gen = begun
+        if self._own_thread():
+            return False  # a handler or backend on our own thread: stopping is under way
         if already:
             return self._wait_stopped(deadline)
         if self.worker is None:
@@ -295,34 +532,43 @@ class BatchProcessor:
             for lane in self.lanes:
                 shutdown_backend(lane.backend, max(0.0, deadline - time.monotonic()))
             return True
-        with self.cond:
-            self.abandon_at = deadline
-        ok = self.flush(max(0.0, deadline - time.monotonic()))
+        ok = self._wait_flush(gen, deadline)
         self.wake.set()
         stopped = self._wait_stopped(deadline)
-        with self.cond:
+        if self._acquire(deadline):
             self.cond.notify_all()
+            self.cond.release()
         for lane in self.lanes:
             if lane.thread is not None and lane.thread is not threading.current_thread():
                 lane.thread.join(max(0.0, deadline - time.monotonic()))
             shutdown_backend(lane.backend, max(0.0, deadline - time.monotonic()))
+        if self.spool is not None:
+            self.spool.close()  # what is not delivered stays on disk for the next process
+        self._emit_logs()
         return ok and stopped
 
     def _wait_stopped(self, deadline: float) -> bool:
-        with self.cond:
+        if not self._acquire(deadline):
+            return False
+        try:
             while not self.stopped:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
                 self.cond.wait(left)
             return True
+        finally:
+            self.cond.release()
 
     # ---------------------------------------------------------------- stats / fork
 
     def stats(self) -> Dict[str, Any]:
-        with self.cond:
+        # a stuck lock (a thread frozen in a debugger, a handler misbehaving) must not hang the caller:
+        # after a short wait, answer from an unlocked snapshot
+        locked = self.cond.acquire(True, _STATS_LOCK_WAIT)
+        try:
             lanes: Dict[str, Dict[str, Any]] = {}
-            for lane in self.lanes:
+            for lane in list(self.lanes):
                 c = lane.counters
                 lanes[lane.name] = {
                     "sent": c.sent,
@@ -347,6 +593,8 @@ class BatchProcessor:
             return {
                 "enqueued": self.enqueued,
                 "queued": len(self.queue) + sum(v["pending"] for v in values),
+                "queue_high_water": self.high_water,
+                "max_queue_size": self._max_queue_size,
                 "sent": sum(v["sent"] for v in values),
                 "dropped": self.dropped + sum(v["dropped"] for v in values) + self.prepare_errors,
                 "failed": sum(v["failed"] for v in values),
@@ -358,21 +606,21 @@ class BatchProcessor:
                 "breaker": breaker,
                 "failures_by_reason": failures,
                 "backends": lanes,
+                **(self.spool.stats() if self.spool is not None else _SPOOL_OFF),
             }
+        finally:
+            if locked:
+                self.cond.release()
 
     def _after_fork_in_child(self) -> None:
-        """A forked child starts with a fresh queue and threads; the parent's records stay the parent's."""
+        """A forked child starts with a fresh queue, threads, locks, aggregator and backends.
+
+        The parent's records stay the parent's (it delivers them); the child delivers its own.
+        """
         self._init_state()
+        if self.spool is not None:
+            self.spool.after_fork()  # the parent's segments stay the parent's
         self.aggregator = MetricAggregator(self.config.max_metric_series, self.aggregator.bounds)
-        # multiprocessing children leave through os._exit, which skips atexit: flush from its
-        # finalizers. Process._bootstrap clears the finalizers after the fork, then runs the
-        # after-fork registry, so the finalizer is registered from there.
-        mp_util = sys.modules.get("multiprocessing.util")
-        if mp_util is not None and self.config.install_atexit:
-            try:
-                mp_util.register_after_fork(self, _register_mp_finalizer)
-            except Exception:
-                pass
         for backend in self.backends:
             hook = getattr(backend, "after_fork", None)
             if callable(hook):
@@ -382,20 +630,88 @@ class BatchProcessor:
                     logger.debug("backend after_fork hook failed", exc_info=True)
 
 
-def _register_mp_finalizer(proc: BatchProcessor) -> None:
-    mp_util = sys.modules.get("multiprocessing.util")
-    if mp_util is not None:
-        mp_util.Finalize(proc, _exit_flush, args=(weakref.ref(proc),), exitpriority=10)
+_SPOOL_OFF: Dict[str, Any] = {"spool": "off", "spooled": 0, "spool_bytes": 0, "spool_dropped": 0}
 
 
-def _exit_flush(ref: "weakref.ref[BatchProcessor]") -> None:
-    proc = ref()
-    if proc is not None and not proc.stopping:
+def _has_segments(directory: str) -> bool:
+    try:
+        return any(name.endswith(".astrid") for name in os.listdir(directory))
+    except OSError:
+        return False
+
+
+# ------------------------------------------------------------------ process exit
+
+
+def _name_lanes_uniquely(lanes: Sequence[DeliveryLane]) -> None:
+    """Two backends of one name get stats keys and log names "otlp" and "otlp#2"."""
+    seen: Dict[str, int] = {}
+    for lane in lanes:
+        n = seen.get(lane.name, 0) + 1
+        seen[lane.name] = n
+        if n > 1:
+            lane.name = "%s#%d" % (lane.name, n)
+
+
+def _exit_flush_all() -> None:
+    """Flush every client of this process at exit, all at once: the wait is the largest
+    ``shutdown_timeout``, not their sum. Starts no thread (Python 3.12.1 refuses new threads
+    at interpreter shutdown): each client's own worker and lanes do the work."""
+    pid = os.getpid()
+    procs = [
+        p for p in list(_processors)
+        if p.pid == pid and p.config.install_atexit and not p.stopping and p.worker is not None
+    ]
+    if not procs:
+        return
+    now = time.monotonic()
+    begun = []
+    for p in procs:
+        deadline = now + max(0.0, p.config.shutdown_timeout)
         try:
-            proc.shutdown(proc.config.shutdown_timeout)
+            begun.append((p, p._begin_shutdown(deadline), deadline))
+        except Exception:
+            pass
+    for p, state, deadline in begun:
+        try:
+            p._end_shutdown(state, deadline)
         except Exception:
             pass
 
+
+_exit_registered_pid = 0
+_exit_lock = threading.Lock()
+
+
+def _register_exit_flush() -> None:
+    """Register the exit flush once per process: atexit, plus multiprocessing's finalizers in a
+    multiprocessing child, which leaves through ``os._exit`` and never runs atexit."""
+    global _exit_registered_pid
+    pid = os.getpid()
+    if _exit_registered_pid == pid:
+        return
+    if not _exit_lock.acquire(False):
+        return  # another thread is registering right now
+    try:
+        if _exit_registered_pid == pid:
+            return
+        _exit_registered_pid = pid
+        if not _atexit_done[0]:
+            _atexit_done[0] = True
+            atexit.register(_exit_flush_all)  # inherited by forked children
+        mp_util = sys.modules.get("multiprocessing.util")
+        if mp_util is not None:
+            try:
+                # obj=None with an exitpriority: runs from multiprocessing's exit function, which a
+                # Process child calls before os._exit (its registry is fresh in every child)
+                mp_util.Finalize(None, _exit_flush_all, exitpriority=10)
+            except Exception:
+                pass
+    finally:
+        _exit_lock.release()
+
+
+_atexit_done = [False]
 
 _processors: "weakref.WeakSet[BatchProcessor]" = weakref.WeakSet()
 _fork_hook_installed = False
@@ -409,17 +725,9 @@ def _register_fork_handler(proc: BatchProcessor) -> None:
         _fork_hook_installed = True
 
 
-def _name_lanes_uniquely(lanes: Sequence[DeliveryLane]) -> None:
-    """Two backends of one name get stats keys and log names "otlp" and "otlp#2"."""
-    seen: Dict[str, int] = {}
-    for lane in lanes:
-        n = seen.get(lane.name, 0) + 1
-        seen[lane.name] = n
-        if n > 1:
-            lane.name = "%s#%d" % (lane.name, n)
-
-
 def _reinit_after_fork() -> None:
+    global _exit_lock
+    _exit_lock = threading.Lock()  # a thread of the parent may have held it at fork time
     for proc in list(_processors):
         try:
             proc._after_fork_in_child()

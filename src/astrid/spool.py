@@ -177,7 +177,7 @@ def read_frames(data: bytes) -> Tuple[List[Tuple[int, bytes, bytes]], int]:
 
 
 class _Segment:
-    __slots__ = ("path", "fd", "size", "live", "active", "created")
+    __slots__ = ("path", "fd", "size", "live", "active", "created", "closed")
 
     def __init__(self, path: str, fd: int, size: int, active: bool, created: float) -> None:
         self.path = path
@@ -186,6 +186,7 @@ class _Segment:
         self.live = 0  # batches in it not yet acknowledged by every lane
         self.active = active  # the segment this process appends new batches to
         self.created = created
+        self.closed = False  # set (under the io lock) once fd is closed: never write to it again
 
 
 class _Entry:
@@ -217,7 +218,8 @@ class Spool:
         self.max_bytes = int(max_bytes)
         self.max_age = float(max_age)
         self.segment_bytes = int(segment_bytes or max(64 * 1024, min(4 * 1024 * 1024, self.max_bytes // 8)))
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # the index: short sections, never any I/O (callers may wait on it)
+        self.io = threading.Lock()  # file writes, fsync, unlink, close; taken before ``lock``, never after
         self._logged: Set[str] = set()
         self._pending_logs: List[Tuple[int, str]] = []
         self.available = False
@@ -289,9 +291,7 @@ class Spool:
             os.close(fd)
             _unlink(path)
             raise
-        seg = _Segment(path, fd, _HEADER.size, True, time.time())
-        self.segments.append(seg)
-        return seg
+        return _Segment(path, fd, _HEADER.size, True, time.time())
 
     def _write(self, seg: _Segment, data: bytes) -> int:
         offset = seg.size
@@ -317,38 +317,51 @@ class Spool:
             self._flush_logs()
             return None
         data = frame(KIND_BATCH, payload)
-        with self.lock:
+        with self.io:
+            if self.pid != os.getpid():
+                return None  # a fork child that has not been re-initialised yet
             try:
-                if self.pid != os.getpid():
-                    return None  # a fork child that has not been re-initialised yet
                 seg = self.active
                 if seg is None or (seg.size + len(data) > self.segment_bytes and seg.size > _HEADER.size):
-                    if seg is not None:
-                        seg.active = False
-                        self._maybe_delete(seg)
-                    seg = self.active = self._new_segment()
+                    new = self._new_segment()
+                    with self.lock:
+                        if seg is not None:
+                            seg.active = False
+                            dead = [seg] if seg.live <= 0 else []
+                        else:
+                            dead = []
+                        self.segments.append(new)
+                        self.active = seg = new
+                    self._close_files(dead)
                 offset = self._write(seg, data)
             except OSError as exc:
-                self.errors += 1
-                self._note("write:%s" % exc.errno, logging.WARNING, "cannot write to %s (%s); batches stay in memory until it can" % (self.directory, exc.strerror or exc))
+                with self.lock:
+                    self.errors += 1
+                    self._note("write:%s" % exc.errno, logging.WARNING, "cannot write to %s (%s); batches stay in memory until it can" % (self.directory, exc.strerror or exc))
                 token = ""
             else:
                 entry = _Entry(token, seg, offset, len(records), set(self.lanes))
                 if in_memory:
                     entry.in_memory = set(self.lanes)
-                self.entries[token] = entry
-                seg.live += 1
-                self.spooled_batches += 1
-                self._enforce_caps()
+                with self.lock:
+                    self.entries[token] = entry
+                    seg.live += 1
+                    self.spooled_batches += 1
+                    dead = self._cap_victims()
+                self._close_files(dead)
         self._flush_logs()
         return token or None
 
     def _ack_frame(self, seg: _Segment, token: str, lane: str) -> None:
+        """Append an acknowledgement (caller holds io, not lock)."""
+        if seg.closed:
+            return
         try:
             self._write(seg, frame(KIND_ACK, _dumps({"b": token, "l": lane})))
         except OSError as exc:
-            self.errors += 1
-            self._note("ack:%s" % exc.errno, logging.WARNING, "cannot record a delivery in %s (%s); it may be sent again after a restart" % (self.directory, exc.strerror or exc))
+            with self.lock:
+                self.errors += 1
+                self._note("ack:%s" % exc.errno, logging.WARNING, "cannot record a delivery in %s (%s); it may be sent again after a restart" % (self.directory, exc.strerror or exc))
 
     def split(self, token: Optional[str], lane: str) -> None:
         """A lane split the batch in two (413): both halves must be acknowledged."""
@@ -363,23 +376,31 @@ class Spool:
         """The lane is done with the batch (delivered, or refused for good): never send it to that lane again."""
         if not token:
             return
-        with self.lock:
-            e = self.entries.get(token)
-            if e is None or lane not in e.need:
-                return
-            left = e.parts.get(lane, 1) - 1
-            if left > 0:
-                e.parts[lane] = left
-                return
-            e.parts.pop(lane, None)
-            e.need.discard(lane)
-            e.in_memory.discard(lane)
-            seg = e.segment
-            self._ack_frame(seg, token, lane if e.need else ALL)
-            if not e.need:
-                del self.entries[token]
-                seg.live -= 1
-                self._maybe_delete(seg)
+        with self.io:
+            with self.lock:
+                e = self.entries.get(token)
+                if e is None or lane not in e.need:
+                    return
+                left = e.parts.get(lane, 1) - 1
+                if left > 0:
+                    e.parts[lane] = left
+                    return
+                e.parts.pop(lane, None)
+                e.need.discard(lane)
+                e.in_memory.discard(lane)
+                seg = e.segment
+                done = not e.need
+                dead: List[_Segment] = []
+                if done:
+                    del self.entries[token]
+                    seg.live -= 1
+                    if seg.live <= 0 and (not seg.active or seg.size >= self.segment_bytes):
+                        seg.active = False  # a full segment with nothing left: start afresh
+                        dead.append(seg)
+            if dead:
+                self._close_files(dead)  # every batch in it is done: no need to write the ack
+            else:
+                self._ack_frame(seg, token, ALL if done else lane)
         self._flush_logs()
 
     def evict(self, token: Optional[str], lane: str) -> bool:
@@ -394,28 +415,36 @@ class Spool:
             e.parts.pop(lane, None)
             return True
 
-    def _maybe_delete(self, seg: _Segment) -> None:
-        if seg.live <= 0 and not seg.active:
-            self._drop_segment(seg)
+    def _close_files(self, segs: List[_Segment]) -> None:
+        """Delete finished segments (caller holds io, not lock). Unlinked while still locked, so a
+        claimer never mistakes a half-deleted file for an orphan."""
+        for seg in segs:
+            if seg.closed:
+                continue
+            _unlink(seg.path)
+            seg.closed = True
+            try:
+                os.close(seg.fd)
+            except OSError:
+                pass
+        if segs:
+            with self.lock:
+                for seg in segs:
+                    if seg in self.segments:
+                        self.segments.remove(seg)
+                    if seg is self.active:
+                        self.active = None
 
-    def _drop_segment(self, seg: _Segment) -> None:
-        # unlink while still holding the lock, so a claimer never sees a half-dead file as orphaned
-        _unlink(seg.path)
-        try:
-            os.close(seg.fd)
-        except OSError:
-            pass
-        if seg in self.segments:
-            self.segments.remove(seg)
-        if seg is self.active:
-            self.active = None
-
-    def _enforce_caps(self) -> None:
-        total = sum(s.size for s in self.segments)
+    def _cap_victims(self) -> List[_Segment]:
+        """Segments beyond spool_max_bytes / spool_max_age, their entries forgotten (caller holds lock)."""
+        total = sum(s.size for s in self.segments if not s.closed)
         now = time.time()
+        out: List[_Segment] = []
         for seg in list(self.segments):
-            too_big = total > self.max_bytes and seg is not self.active
-            too_old = seg is not self.active and now - seg.created > self.max_age
+            if seg.closed or seg is self.active:
+                continue
+            too_big = total > self.max_bytes
+            too_old = now - seg.created > self.max_age
             if not (too_big or too_old):
                 continue
             lost = 0
@@ -425,8 +454,9 @@ class Spool:
             total -= seg.size
             why = "spool_max_bytes" if too_big else "spool_max_age"
             self._note("cap:" + why, logging.WARNING, "over %s: deleted the oldest segment (%d records unsent)" % (why, lost))
-            seg.active = False
-            self._drop_segment(seg)
+            seg.live = 0
+            out.append(seg)
+        return out
 
     # ---------------------------------------------------------------- reading back
 
@@ -453,7 +483,8 @@ class Spool:
                         self.damaged += 1
                         self._note("stray:" + name, logging.INFO, "ignoring %s: not a spool segment" % name)
                 continue
-            found += self._claim(os.path.join(self.directory, name))
+            with self.io:
+                found += self._claim(os.path.join(self.directory, name))
         self._flush_logs()
         return found
 
@@ -517,9 +548,10 @@ class Spool:
                 self.entries[token] = _Entry(token, seg, offset, count, need)
                 seg.live += 1
                 n += 1
-            if now_expired(seg, self.max_age):
-                self._enforce_caps()
-            self._maybe_delete(seg)
+            dead = self._cap_victims()
+            if seg.live <= 0:
+                dead.append(seg)
+        self._close_files(dead)
         return n
 
     def backlog(self, lane: str, max_records: int) -> List[Tuple[str, List[Record], Resource]]:
@@ -527,27 +559,36 @@ class Spool:
         out: List[Tuple[str, List[Record], Resource]] = []
         if not self.available:
             return out
-        with self.lock:
+        with self.io:
+            with self.lock:
+                wanted = [e for e in self.entries.values() if lane in e.need and lane not in e.in_memory]
             room = max_records
-            for token, e in list(self.entries.items()):
+            dead: List[_Segment] = []
+            for e in wanted:
                 if room <= 0:
                     break
-                if lane not in e.need or lane in e.in_memory:
-                    continue
                 try:
+                    if e.segment.closed:
+                        continue  # deleted by a cap meanwhile
                     records, resource = self._load(e)
                 except Exception:
                     # unreadable now (the disk changed under us): give up on it, counted
-                    self.damaged += 1
-                    self.dropped += e.count
-                    del self.entries[token]
-                    e.segment.live -= 1
-                    self._maybe_delete(e.segment)
+                    with self.lock:
+                        self.damaged += 1
+                        self.dropped += e.count
+                        if self.entries.pop(e.token, None) is not None:
+                            e.segment.live -= 1
+                            if e.segment.live <= 0 and not e.segment.active:
+                                dead.append(e.segment)
                     continue
-                e.in_memory.add(lane)
-                self.replayed += len(records)
-                out.append((token, records, resource))
+                with self.lock:
+                    if e.token not in self.entries or lane not in e.need:
+                        continue
+                    e.in_memory.add(lane)
+                    self.replayed += len(records)
+                out.append((e.token, records, resource))
                 room -= len(records)
+            self._close_files(dead)
         self._flush_logs()
         return out
 
@@ -575,7 +616,7 @@ class Spool:
             return {
                 "spool": "on" if self.available else "unavailable",
                 "spooled": sum(e.count for e in self.entries.values()),
-                "spool_bytes": sum(s.size for s in self.segments),
+                "spool_bytes": sum(s.size for s in self.segments if not s.closed),
                 "spool_dropped": self.dropped,
                 "spool_errors": self.errors,
                 "spool_damaged": self.damaged,
@@ -584,23 +625,28 @@ class Spool:
 
     def close(self) -> None:
         """Release every segment; what is unacknowledged stays on disk for the next process."""
-        with self.lock:
-            for seg in list(self.segments):
-                seg.active = False
-                if seg.live <= 0:
-                    self._drop_segment(seg)
-                else:
+        with self.io:
+            with self.lock:
+                segs = list(self.segments)
+                for seg in segs:
+                    seg.active = False
+            self._close_files([s for s in segs if s.live <= 0])
+            for seg in segs:
+                if not seg.closed:
+                    seg.closed = True
                     try:
                         os.close(seg.fd)
                     except OSError:
                         pass
-            self.segments = []
-            self.entries.clear()
-            self.active = None
+            with self.lock:
+                self.segments = []
+                self.entries.clear()
+                self.active = None
 
     def after_fork(self) -> None:
         """In a forked child: forget the parent's segments (without unlocking them) and start afresh."""
         self.lock = threading.Lock()
+        self.io = threading.Lock()
         for seg in self.segments:
             try:
                 os.close(seg.fd)  # the parent's open file description keeps its lock
@@ -608,10 +654,6 @@ class Spool:
                 pass
         self._pending_logs = []
         self._init_state()
-
-
-def now_expired(seg: _Segment, max_age: float) -> bool:
-    return time.time() - seg.created > max_age
 
 
 def _read_all(fd: int, size: int) -> bytes:

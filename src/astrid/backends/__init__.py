@@ -31,17 +31,28 @@ else:
 class Batch(List[Record]):
     """A list of sanitized records handed to a backend, with the resource that produced them."""
 
-    __slots__ = ("resource", "seq")
+    __slots__ = ("resource", "seq", "token")
 
-    def __init__(self, records: Iterable[Record] = (), resource: Optional[Resource] = None, seq: int = 0):
+    def __init__(
+        self,
+        records: Iterable[Record] = (),
+        resource: Optional[Resource] = None,
+        seq: int = 0,
+        token: Optional[str] = None,
+    ):
         super().__init__(records)
         self.resource = resource if resource is not None else Resource({})
         #: the pipeline's sequence number of the newest record in the batch (flush bookkeeping)
         self.seq = seq
+        #: the spool's id of this batch on disk (None without a spool)
+        self.token = token
 
     def split(self) -> "tuple[Batch, Batch]":
         half = len(self) // 2
-        return (Batch(self[:half], self.resource, self.seq), Batch(self[half:], self.resource, self.seq))
+        return (
+            Batch(self[:half], self.resource, self.seq, self.token),
+            Batch(self[half:], self.resource, self.seq, self.token),
+        )
 
     def of_type(self, *types: str) -> List[Record]:
         return [r for r in self if r.type in types]
@@ -163,9 +174,18 @@ class Backend(Protocol):
         """Release resources (connections, files). Called once, at client shutdown."""
         ...
 
+    def after_fork(self) -> None:
+        """Optional: called in a forked child before it exports anything.
+
+        Drop what the child must not share with its parent: keep-alive connections (two
+        processes writing one TCP stream corrupt it), open files, locks a parent thread may
+        have held at fork time. The pipeline calls it only when the backend has it.
+        """
+        ...
+
 
 class BaseBackend:
-    """Convenience base class for backends: a name and no-op shutdown."""
+    """Convenience base class for backends: a name, no-op shutdown and after_fork."""
 
     name = "backend"
 
@@ -173,6 +193,9 @@ class BaseBackend:
         raise NotImplementedError
 
     def shutdown(self, timeout: float) -> None:
+        return None
+
+    def after_fork(self) -> None:
         return None
 
 
