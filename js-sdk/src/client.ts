@@ -76,6 +76,8 @@ export class TelemetryClient {
   readonly config: Config
   /** which consent rule decided, and how (enabled null: waiting for optIn/optOut) */
   decision: Decision
+  /** settles when the consent decision is final (in Node the consent file is read first) */
+  readonly ready: Promise<void> = Promise.resolve()
   private p?: Pipeline
   private agg?: Aggregator
   private priv: any
@@ -96,7 +98,7 @@ export class TelemetryClient {
     else if (__NODE__ && d.rule === 'default' && isNode() && !isCI(cfg.env)) {
       // the last rule is the consent file the Python CLI writes: records wait while it is read
       this.start(true)
-      readConsentFile(cfg.projectName, cfg.env).then((stored) => this.apply(decide(cfg.projectName, cfg.enabled, cfg.env, stored)))
+      this.ready = readConsentFile(cfg.projectName, cfg.env).then((stored) => this.apply(decide(cfg.projectName, cfg.enabled, cfg.env, stored)))
     }
   }
 

@@ -115,6 +115,15 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
     clear(): void {
       q = []
     },
+    /** Browser outbox: hand records prepared by an earlier page (sanitized) to the lane named `lane` (all when absent). */
+    resend(records: TelemetryRecord[], res: Record<string, unknown>, lane?: string): void {
+      if (stopped || stopping) return
+      for (const l of lanes) if (!lane || l.name === lane) submit(l, { records: records.slice(), resource: res, seq: handed }), pump(l)
+    },
+    /** The network is back (browser `online`): retry now instead of after the backoff (the breaker still applies). */
+    retryNow(): void {
+      for (const l of lanes) (l.next = 0), pump(l)
+    },
     flush,
     shutdown,
     stats,
