@@ -48,10 +48,13 @@ _URL_SECRET_NAMES = (
     "access_token|refresh_token|id_token|auth_token|private_token|token|api_key|apikey|api-key|"
     "key|password|passwd|pwd|secret|client_secret|sig|signature|session|sessionid|session_id|"
     "jwt|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|"
-    "x-goog-credential"
+    "x-goog-credential|code|auth|authorization|auth_key|authkey|accesstoken|access-token|"
+    "session_token|sessiontoken|csrf_token|csrf|xsrf_token|oauth_token|oauth_verifier|"
+    "oauth_signature|client_assertion|assertion|samlresponse|credential|credentials|"
+    "private_key|access_key|secret_key|otp|ticket"
 )
 _URL_SECRET = re.compile(
-    r"[?&;](?i:" + _URL_SECRET_NAMES + r")=" + _NOT_PLACEHOLDER + r"(?P<v>[^&#\s\"'<>()]{1,2048})"
+    r"[?&;#](?i:" + _URL_SECRET_NAMES + r")=" + _NOT_PLACEHOLDER + r"(?P<v>[^&#\s\"'<>()]{1,2048})"
 )
 
 _JWT = re.compile(
@@ -80,18 +83,35 @@ _API_KEY = re.compile(
 )
 
 _SECRET_WORDS = (
-    r"password|passwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key|"
+    r"password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|"
     r"private[_-]?key|credentials?|session[_-]?id"
 )
 _SECRET = re.compile(
-    # the name starts a word: after a separator or a camel-case hump (dbPassword, db_password)
-    r"(?:(?<![A-Za-z0-9])|(?<=[a-z0-9])(?=[A-Z]))(?i:" + _SECRET_WORDS + r")"
+    # the name starts a word: after a separator, a camel-case hump (dbPassword, db_password) or,
+    # in an upper-case environment variable, right after its prefix (PGPASSWORD, MYSQLPWD)
+    r"(?:(?<![A-Za-z0-9])|(?<=[a-z0-9])(?=[A-Z])"
+    r"|(?<=[A-Z])(?=(?:PASSWORD|PASSWD|PASSPHRASE|PWD|SECRET|TOKEN)[\"']?[ \t]{0,3}[:=]))"
+    r"(?i:" + _SECRET_WORDS + r")"
     r"(?P<sep>[\"']?[ \t]{0,3}[:=][ \t]{0,3})" + _NOT_PLACEHOLDER + r"(?:\"(?P<v1>[^\"\n]{1,256})\""
     r"|'(?P<v2>[^'\n]{1,256})'|(?P<v>[^\s\"',;&<>(){}\[\]]{1,256}))"
 )
 
+# a command-line flag with its value after a space or '=': --password hunter2, --db-token=abc
+_SECRET_FLAG = re.compile(
+    r"(?<![A-Za-z0-9-])--(?:[A-Za-z0-9]{1,20}-){0,3}(?i:" + _SECRET_WORDS + r"|client-secret)"
+    r"(?:[ \t]{1,3}|=)" + _NOT_PLACEHOLDER + r"(?:\"(?P<v1>[^\"\n]{1,256})\""
+    r"|'(?P<v2>[^'\n]{1,256})'|(?P<v>[^\s\"',;&<>(){}\[\]-][^\s\"',;&<>(){}\[\]]{0,255}))"
+)
+
+# an XML element: <password>hunter2</password>, <db_password>...</db_password>, <dbPassword>
+_SECRET_XML = re.compile(
+    r"<[A-Za-z0-9_.:-]{0,40}?(?i:" + _SECRET_WORDS + r")>" + _NOT_PLACEHOLDER
+    + r"(?P<v>[^<>\n]{1,256})</"
+)
+
 _EMAIL = re.compile(
-    r"(?<![A-Za-z0-9._%+-])(?P<v>[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}"
+    # the @ may be URL-encoded (?email=ada%40example.com)
+    r"(?<![A-Za-z0-9._%+-])(?P<v>[A-Za-z0-9._%+-]{1,64}(?:@|%40)[A-Za-z0-9-]{1,63}"
     r"(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24})(?![A-Za-z0-9-]|\.[A-Za-z0-9])"
 )
 
@@ -101,9 +121,9 @@ _IBAN = re.compile(
 )
 
 _CARD = re.compile(
+    # plain, or 3-5 groups under one separator: 4-4-4-4, 4-6-5, 4-3-3-3, 4-4-4-4-3, 6-13 ...
     r"(?<![A-Za-z0-9_-])(?P<v>[2-6]\d{12,18}"
-    r"|[2-6]\d{3}(?P<s1>[ .-])\d{4}(?P=s1)\d{4}(?P=s1)\d{1,7}"
-    r"|3\d{3}(?P<s2>[ -])\d{6}(?P=s2)\d{4,5})(?![A-Za-z0-9_])"
+    r"|[2-6]\d{3,5}(?P<s1>[ .-])\d{2,13}(?:(?P=s1)\d{1,7}){0,3})(?![A-Za-z0-9_])"
 )
 
 _SSN = re.compile(
@@ -119,7 +139,14 @@ _PHONE = re.compile(
     # North American: (555) 123-4567, 555-123-4567, 555.123.4567, 1-555-123-4567
     r"|(?<![.-])(?:1[ .-])?(?:\([2-9]\d{2}\)[ ]?|[2-9]\d{2}[ .-])\d{3}[ .-]\d{4}(?![\d]|[.-]\d)"
     # national with a trunk 0: 020 7946 0958, 06 12 34 56 78, 030-1234567
-    r"|(?<![.-])0[1-9]\d{0,3}(?:[ .-]\d{2,8}){1,4}(?!\d|[.-]\d)"
+    # (not inside a longer run of digit groups: "5105 1051 0510 5101" is no phone number)
+    r"|(?<![.-])(?<!\d )0[1-9]\d{0,3}(?:[ .-]\d{2,8}){1,4}(?!\d|[.-]\d)"
+    # a two- to four-digit area code in brackets: (030) 12345678, (11) 91234-5678, (02) 9876 5432
+    r"|\(0?[1-9]\d{0,3}\)[ ]?\d{2,8}(?:[ .-]\d{2,8}){0,3}(?!\d|[.-]\d)"
+    # the 00 international prefix: 0049 30 12345678
+    r"|(?<![.-])(?<!\d )00[1-9]\d{0,3}(?:[ .-]\d{1,8}){1,6}(?!\d|[.-]\d)"
+    # a slash after the area code: 030/12345678
+    r"|(?<![/.-])0[1-9]\d{1,4}/\d{3,10}(?![\d/]|\.\w)"
     r")"
 )
 
@@ -136,7 +163,9 @@ _HOME_END = r"(?=[/\\\s\"'<>:|,;)\]]|$)"
 _HOME = re.compile(
     r"(?<![A-Za-z0-9_.~-])(?P<v>/(?:home|Users)/[^/\\\s\"'<>:|*?()\[\]]{1,64})"
     + _HOME_END
-    + r"|(?<![A-Za-z0-9_])(?P<v2>[A-Za-z]:(?:\\{1,2}|/)(?i:users)(?:\\{1,2}|/)"
+    # C:\Users\<u>, C:/Users/<u>, and the same folder under WSL and Cygwin/MSYS mounts
+    + r"|(?<![A-Za-z0-9_])(?P<v2>(?:[A-Za-z]:|(?:/mnt|/cygdrive)?/[A-Za-z](?=/))(?:\\{1,2}|/)"
+    r"(?i:users)(?:\\{1,2}|/)"
     r"[^/\\\s\"'<>:|*?()\[\]]{1,64})" + _HOME_END
 )
 _SHARED_HOMES = frozenset({"shared", "public", "default", "default user", "all users"})
@@ -209,7 +238,9 @@ def _phone_ok(v: str, m: re.Match[str]) -> bool:
     n = sum(1 for ch in v if ch.isdigit())
     if v.startswith("+"):
         return 8 <= n <= 15
-    if v.startswith("0"):
+    if v.startswith("00"):
+        return 10 <= n <= 17
+    if v.startswith("0") or v.startswith("("):
         return 9 <= n <= 12
     return True
 
@@ -245,14 +276,31 @@ def _home_ok(v: str, m: re.Match[str]) -> bool:
 
 
 def _secret_ok(v: str, m: re.Match[str]) -> bool:
-    if _PLACEHOLDER_HEAD.search(m.string, max(0, m.start() - 24), m.start()):
+    s = m.string
+    start = m.start()
+    if _PLACEHOLDER_HEAD.search(s, max(0, start - 24), start):
         # "[HASHED:api_key:3f2a...]" is our own output, not an assignment
         return False
+    sep = m.start("sep")
+    if s[sep - 3 : sep].lower() == "pwd" and _PATHLIKE.match(v):
+        # PWD=/home/ada/app is the shell's working directory, not a password
+        return False
     # "Invalid token: expired" is prose; "token: s3cr3t" and "password: correcthorsebatterystaple"
-    # are not. An unquoted value after ':' therefore must not read as one short word.
+    # are not. An unquoted value after ':' therefore must not read as one short word, unless
+    # the line holds nothing but the assignment (a YAML or .env line: "pwd: letmein").
     if m.group("v") is None or "=" in m.group("sep"):
         return True
-    return len(v) >= 16 or not v.isalpha()
+    if len(v) >= 16 or not v.isalpha():
+        return True
+    end = m.end()
+    return (end == len(s) or s[end] in "\r\n") and _LINE_START.fullmatch(
+        s, s.rfind("\n", 0, start) + 1, start
+    ) is not None
+
+
+_PATHLIKE = re.compile(r"[/~]|[A-Za-z]:[\\/]")
+# what may stand before a key on its line: indentation, a YAML list dash, an opening quote
+_LINE_START = re.compile(r"[ \t]*(?:- )?[\"']?[A-Za-z0-9_.-]*")
 
 
 def _iban_ok(v: str, m: re.Match[str]) -> bool:
@@ -277,6 +325,8 @@ DETECTORS: Tuple[Tuple[str, re.Pattern[str], Validator], ...] = (
     ("auth_header", _AUTH_HEADER, _secretish),
     ("api_key", _API_KEY, None),
     ("secret", _SECRET, _secret_ok),
+    ("secret", _SECRET_FLAG, None),
+    ("secret", _SECRET_XML, None),
     ("email", _EMAIL, _email_ok),
     ("iban", _IBAN, _iban_ok),
     ("card", _CARD, _card_ok),
@@ -303,7 +353,9 @@ def gates(text: str, digit_run: int) -> Tuple[bool, ...]:
         "bearer" in lower or "basic" in lower,
         "aws" in lower or _API_HINT.search(text) is not None,
         ("=" in text or ":" in text) and _SECRET_HINT.search(lower) is not None,
-        "@" in text,
+        "--" in text and _SECRET_HINT.search(lower) is not None,
+        "</" in text and _SECRET_HINT.search(lower) is not None,
+        "@" in text or "%40" in text,
         _IBAN_HINT.search(text) is not None,
         # the shortest card is 13 digits, an SSN 11 characters, a phone number or IPv4 address 7
         digit_run >= 13,

@@ -7,6 +7,7 @@ from typing import Dict, FrozenSet, Iterable, List, Tuple
 
 #: Keys whose value is a secret; the attribute is removed. Matched on the key's last words,
 #: ignoring case and separators: ``db_password``, ``X-Api-Key`` and ``user.authToken`` match.
+#: ``sessionid`` (one word: the name of a session cookie) is a secret; ``session.id`` is not.
 DEFAULT_SECRET_KEYS: Tuple[str, ...] = (
     "password",
     "passwd",
@@ -25,6 +26,8 @@ DEFAULT_SECRET_KEYS: Tuple[str, ...] = (
     "set-cookie",
     "session",
     "sessionid",
+    "jsessionid",
+    "phpsessid",
     "csrf",
     "xsrf",
     "credential",
@@ -42,7 +45,9 @@ DEFAULT_SECRET_KEYS: Tuple[str, ...] = (
     "jwt",
 )
 
-#: Keys that name a person's identifier; the value is replaced by a keyed hash.
+#: Keys that name a person's identifier; the value is replaced by a keyed hash. A key whose
+#: words are exactly these words (``session.id``, ``session_id``, ``sessionId``) is hashed even
+#: when its letters run together into a secret key (``sessionid``).
 DEFAULT_HASH_KEYS: Tuple[str, ...] = (
     "user_id",
     "user",
@@ -64,6 +69,7 @@ DEFAULT_HASH_KEYS: Tuple[str, ...] = (
     "customer_id",
     "account_id",
     "device_id",
+    "session_id",
 )
 
 # Words that make a key secret wherever they stand in it (``password_hint``, ``secret_arn``).
@@ -96,6 +102,14 @@ def _ends_with_name(words: List[str], names: FrozenSet[str]) -> bool:
     return any("".join(words[i:]) in names for i in range(len(words)))
 
 
+def _word_names(keys: Iterable[str]) -> FrozenSet[Tuple[str, ...]]:
+    return frozenset(t for t in (tuple(key_words(k)) for k in keys) if t)
+
+
+def _ends_with_words(words: List[str], names: FrozenSet[Tuple[str, ...]]) -> bool:
+    return any(tuple(words[i:]) in names for i in range(len(words)))
+
+
 class KeyRules:
     """Decides, once per distinct key, what happens to an attribute (the answer is cached)."""
 
@@ -106,9 +120,12 @@ class KeyRules:
         allow_keys: Iterable[str],
         deny_keys: Iterable[str],
     ) -> None:
+        secret_keys, hash_keys = tuple(secret_keys), tuple(hash_keys)
         self._secret = _names(secret_keys)
+        self._secret_words = _word_names(secret_keys)
         self._always = _ALWAYS_SECRET_WORDS & self._secret
         self._hash = _names(hash_keys)
+        self._hash_words = _word_names(hash_keys)
         self._allow = _names(allow_keys)
         self._deny = _names(deny_keys)
         self.cache: Dict[str, int] = {}
@@ -132,7 +149,12 @@ class KeyRules:
             return KEY_DENY
         if whole in self._allow:
             return KEY_ALLOW
-        if _ends_with_name(words, self._secret) or any(w in self._always for w in words):
+        if any(w in self._always for w in words) or _ends_with_words(words, self._secret_words):
+            return KEY_DENY
+        # word for word an identifier (session.id) beats letters that run into a secret (sessionid)
+        if _ends_with_words(words, self._hash_words):
+            return KEY_HASH
+        if _ends_with_name(words, self._secret):
             return KEY_DENY
         if _ends_with_name(words, self._hash):
             return KEY_HASH

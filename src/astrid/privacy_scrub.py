@@ -13,7 +13,7 @@ from .privacy_detectors import DETECTORS, Validator, gates
 # cannot start a match: a clean string, the common case, costs two fast searches.
 _TRIGGER = re.compile(
     r"@|=|:|-----BEGIN|eyJ|Bearer|bearer|BEARER|Basic|basic|BASIC|AKIA|ASIA|ABIA|ACCA|ghp_|gho_"
-    r"|ghs_|ghu_|ghr_|github_pat_|xox|sk_|rk_|AIza|sk-|/home/|/Users/"
+    r"|ghs_|ghu_|ghr_|github_pat_|xox|sk_|rk_|AIza|sk-|/home/|/Users/|/users/|--|</|%40"
 )
 # (written with the leading \d outside the group so the engine can skip to digits quickly)
 _TRIGGER_DIGITS = re.compile(r"\d(?:[\d \t().-]{5,}\d|\d ?[A-Z0-9]{4} ?[A-Z0-9]{4})")
@@ -21,7 +21,7 @@ _DIGIT_RUN = re.compile(r"\d[\d \t().-]*\d")
 
 _VALUE_GROUPS = ("v", "v1", "v2")
 # kinds whose value is a run of separated groups, where a shorter run can be the real value
-_SHRINKABLE = frozenset({"iban", "phone"})
+_SHRINKABLE = frozenset({"iban", "phone", "card"})
 
 
 def may_contain_pii(text: str) -> bool:
