@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import os as _os
 import sys as _sys
 
 from ._version import __version__
@@ -79,6 +80,16 @@ def __dir__() -> list:  # type: ignore[type-arg]
 
 _default: Optional["TelemetryClient"] = None
 _default_lock = _thread.allocate_lock()  # what threading.Lock() returns
+
+
+def _renew_default_lock() -> None:
+    # a parent thread may have held the lock at fork time: the forked child takes a fresh one
+    global _default_lock
+    _default_lock = _thread.allocate_lock()
+
+
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_renew_default_lock)
 
 
 def init(project_name: str, **options: Any) -> "TelemetryClient":

@@ -172,7 +172,12 @@ def resolve_bounded(host: str, port: int, timeout: float) -> List[Any]:
             box["e"] = exc
         done.set()
 
-    threading.Thread(target=run, name="astrid-dns", daemon=True).start()
+    try:
+        threading.Thread(target=run, name="astrid-dns", daemon=True).start()
+    except RuntimeError:
+        # no new thread at interpreter shutdown (Python 3.12.0/3.12.1 refuse one even in atexit
+        # handlers): resolve on this thread, so the exit flush still reaches a host name
+        run()
     if not done.wait(max(0.0, timeout)):
         raise TransportError("timeout", f"resolving {host} timed out")
     if "e" in box:

@@ -319,6 +319,21 @@ class HttpTransport:
         headers = {k.lower(): v for k, v in resp.getheaders()}
         return HttpResponse(resp.status, headers, b"".join(chunks))
 
+    def after_fork(self) -> None:
+        """In a forked child: forget the parent's keep-alive connections and take a fresh lock.
+
+        The child's copies of the sockets are closed without a shutdown, which leaves the
+        parent's connections intact; the child opens its own on its first post.
+        """
+        pools, self._idle = self._idle, {}
+        self._lock = threading.Lock()
+        for conns in pools.values():
+            for conn in conns:
+                try:
+                    conn.close()
+                except Exception:
+                    pass
+
     def close(self) -> None:
         """Close every pooled connection. Later posts still work, on fresh connections."""
         with self._lock:

@@ -452,6 +452,12 @@ class ClickHouseBackend(BaseBackend):
     def shutdown(self, timeout: float) -> None:
         self._transport.close()
 
+    def after_fork(self) -> None:
+        """A forked child opens its own connections and takes a fresh lock (never the parent's)."""
+        self._transport.after_fork()
+        self._lock = threading.Lock()
+        self._nodes.after_fork()
+
 
 def _endpoint_setting(
     config: TelemetryConfig, endpoint: Union[str, Sequence[str], None]

@@ -48,3 +48,7 @@ class ConsoleBackend:
 
     def shutdown(self, timeout: float) -> None:
         return None
+
+    def after_fork(self) -> None:
+        """Nothing to renew: every batch is one write and flush on the stream."""
+        return None

@@ -78,3 +78,11 @@ class FileBackend:
 
     def shutdown(self, timeout: float) -> None:
         return None
+
+    def after_fork(self) -> None:
+        """A forked child takes a fresh lock (a parent thread may have held it at fork time).
+
+        The file is opened for each batch (appends from several processes stay whole lines),
+        so the child never writes through a buffer it shares with its parent.
+        """
+        self._lock = threading.Lock()

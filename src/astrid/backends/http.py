@@ -156,5 +156,9 @@ class HttpBackend(BaseBackend):
     def shutdown(self, timeout: float) -> None:
         self._transport.close()
 
+    def after_fork(self) -> None:
+        """A forked child opens its own connections; the parent's keep-alive ones stay the parent's."""
+        self._transport.after_fork()
+
 
 __all__ = ["FORMAT_VERSION", "HttpBackend", "encode_document"]

@@ -41,6 +41,12 @@ class MemoryBackend:
     def shutdown(self, timeout: float) -> None:
         return None
 
+    def after_fork(self) -> None:
+        """A forked child starts empty, with a fresh lock: it keeps what the child exports."""
+        self._lock = threading.Lock()
+        self.records = []
+        self.batches = []
+
     def of_type(self, *types: str) -> List[Any]:
         with self._lock:
             return [r for r in self.records if r.type in types]

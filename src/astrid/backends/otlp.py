@@ -181,6 +181,10 @@ class OTLPBackend(BaseBackend):
     def shutdown(self, timeout: float) -> None:
         self._transport.close()
 
+    def after_fork(self) -> None:
+        """A forked child opens its own connections; the parent's keep-alive ones stay the parent's."""
+        self._transport.after_fork()
+
 
 def _combine(batch: Batch, results: List[Tuple[List[Record], ExportResult]], rejected: int) -> ExportResult:
     """One result for the batch; delivered records leave the batch when something else failed."""
