@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import shutil
 import socket
 import ssl
@@ -424,3 +425,67 @@ def test_proxy_choice_honours_no_proxy_and_loopback() -> None:
 def test_no_proxy_matching_never_raises(host: str, no_proxy: str) -> None:
     _no_proxy_match(host, 443, no_proxy)
 
+
+
+# ------------------------------------------------------------------ one deadline per request (issue 9, item 12)
+
+from support.faultserver import Trickle  # noqa: E402
+
+
+@pytest.mark.parametrize("headers_at_once", [False, True], ids=["trickled-headers", "trickled-body"])
+def test_a_trickling_server_cannot_stretch_the_deadline(server: FaultServer, headers_at_once: bool) -> None:
+    # one byte every 50 ms: each recv succeeds long before a socket timeout would fire, so only a
+    # deadline over the whole request stops it (before, timeout=1 took as long as the server liked)
+    server.default = Trickle(size=2000, interval=0.05, headers_at_once=headers_at_once)
+    start = time.monotonic()
+    assert reason_of(make(), server.url, timeout=1.0) == "timeout"
+    assert time.monotonic() - start < 4.0
+
+
+def test_a_trickling_server_within_the_deadline_is_read_completely(server: FaultServer) -> None:
+    server.default = Trickle(size=20, interval=0.001, headers_at_once=True)
+    resp = make().post(server.url + "/v1/logs", b"x", {}, 10)
+    assert resp.status == 200 and resp.body == b"x" * 20
+
+
+def test_keep_alive_works_with_more_than_1024_open_files(server: FaultServer) -> None:
+    resource = pytest.importorskip("resource")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 1300
+    if hard != resource.RLIM_INFINITY and hard < want:
+        pytest.skip("RLIMIT_NOFILE hard limit below %d" % want)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
+    held: List[int] = []
+    try:
+        while True:
+            fd = os.open(os.devnull, os.O_RDONLY)
+            held.append(fd)
+            if fd > 1100:
+                break
+        t = make()
+        for _ in range(3):
+            assert t.post(server.url + "/v1/traces", b"x", {}, 5).status == 200
+        conn = t._idle[("http", "127.0.0.1", server.port)][0]
+        assert conn.sock is not None and conn.sock.fileno() > 1024
+        # one connection for all three: the pool's liveness check works above FD_SETSIZE
+        assert len({r.peer for r in server.requests}) == 1
+        t.close()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_http_proxy_is_ignored_under_cgi() -> None:
+    # httpoxy: a CGI server puts the request's "Proxy:" header into HTTP_PROXY
+    cgi = {"REQUEST_METHOD": "POST", "HTTP_PROXY": "http://attacker.example:8080"}
+    assert proxy_for("http", "api.example", 80, cgi) is None
+    assert proxy_for("http", "api.example", 80, {"HTTP_PROXY": "http://p.example:3128"}) == ("p.example", 3128, None)
+    # what the operator set stays honoured: lower-case http_proxy, HTTPS_PROXY, ALL_PROXY
+    assert proxy_for("http", "api.example", 80, dict(cgi, http_proxy="http://ops.example:3128")) == (
+        "ops.example", 3128, None)
+    assert proxy_for("https", "api.example", 443, dict(cgi, HTTPS_PROXY="http://ops.example:3129")) == (
+        "ops.example", 3129, None)
+    t = make(env=cgi)
+    conn = t._new_conn("http", "collector.example", 4318, 1.0)
+    assert (conn.host, conn.port, conn.proxied) == ("collector.example", 4318, False)

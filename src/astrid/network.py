@@ -90,8 +90,15 @@ def check_endpoint(url: str, allow_insecure: bool, option: str = "endpoint") -> 
 
 
 def _env_get(env: Mapping[str, str], name: str) -> str:
-    # lower case first, as curl and urllib do; HTTP_PROXY upper case is attacker-controlled under CGI
-    return (env.get(name.lower()) or env.get(name.upper()) or "").strip()
+    # lower case first, as curl and urllib do
+    lower = (env.get(name.lower()) or "").strip()
+    if lower:
+        return lower
+    if name.upper() == "HTTP_PROXY" and "REQUEST_METHOD" in env:
+        # httpoxy: under CGI, HTTP_PROXY is the request's "Proxy:" header, chosen by whoever
+        # sent the request; ignore it as urllib does (lower-case http_proxy still counts)
+        return ""
+    return (env.get(name.upper()) or "").strip()
 
 
 def _no_proxy_match(host: str, port: int, no_proxy: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import http.client
+import io
 import logging
 import select
 import socket
@@ -65,31 +66,96 @@ class HttpResponse:
         return f"HttpResponse(status={self.status}, {len(self.body)} bytes)"
 
 
-class _Conn(http.client.HTTPConnection):
-    proxied = False
+def _arm(sock: socket.socket, deadline: float, what: str) -> None:
+    """Give the socket what is left of the request's deadline for its next operation."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise socket.timeout(f"deadline passed {what}")
+    sock.settimeout(left)
 
+
+class _DeadlineReader(io.RawIOBase):
+    """The response side of a socket where every recv gets only what is left of one deadline.
+
+    A socket timeout alone restarts at each recv, so a server that trickles a byte at a time
+    could stretch a one-second timeout without end (http.client reads the status line, the
+    headers and the body in many small recvs).
+    """
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: "bytearray | memoryview") -> int:  # type: ignore[override]
+        _arm(self._sock, self._deadline, "while reading the response")
+        return self._sock.recv_into(b)
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    def __init__(self, sock: socket.socket, deadline: float, debuglevel: int = 0, method: Optional[str] = None,
+                 url: Optional[str] = None) -> None:
+        super().__init__(sock, debuglevel, method, url)
+        self.fp.close()  # the plain makefile() reader, replaced by one that keeps the deadline
+        self.fp = io.BufferedReader(_DeadlineReader(sock, deadline))
+
+
+class _DeadlineConnection(http.client.HTTPConnection):
+    """Connect, send and read (status line, headers, body) within one deadline per request."""
+
+    proxied = False
+    deadline = float("inf")  # set by the transport before each request
+
+    def _deadline_response(self, sock: socket.socket, debuglevel: int = 0, method: Optional[str] = None,
+                           url: Optional[str] = None) -> http.client.HTTPResponse:
+        return _DeadlineResponse(sock, self.deadline, debuglevel, method, url)
+
+    def send(self, data: "bytes | bytearray | memoryview") -> None:  # type: ignore[override]
+        if self.sock is not None:
+            _arm(self.sock, self.deadline, "while sending")  # sendall keeps one timeout for all of it
+        super().send(data)
+
+
+class _Conn(_DeadlineConnection):
     def __init__(self, host: str, port: int, timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
         self._create_connection = connect_bounded  # type: ignore[assignment]
+        self.response_class = self._deadline_response  # type: ignore[assignment]
 
 
-class _TLSConn(http.client.HTTPSConnection):
-    proxied = False
-
+class _TLSConn(_DeadlineConnection, http.client.HTTPSConnection):
     def __init__(self, host: str, port: int, timeout: float, context: ssl.SSLContext) -> None:
-        super().__init__(host, port, timeout=timeout, context=context)
+        http.client.HTTPSConnection.__init__(self, host, port, timeout=timeout, context=context)
         self._create_connection = connect_bounded  # type: ignore[assignment]
+        self.response_class = self._deadline_response  # type: ignore[assignment]
 
 
 _Connection = Union[_Conn, _TLSConn]
 
+_POLL = getattr(select, "poll", None)  # not on Windows, where select() has no 1,024-descriptor limit
+_POLL_READY = getattr(select, "POLLIN", 1) | getattr(select, "POLLPRI", 2)
+
 
 def _is_stale(conn: _Connection) -> bool:
-    """An idle keep-alive socket that is readable was closed (or garbled) by the server."""
+    """An idle keep-alive socket that is readable (or hung up) was closed or garbled by the server.
+
+    poll(), not select(): select() cannot watch a descriptor above 1,023, and a process with many
+    open files would then never reuse a connection.
+    """
     sock = conn.sock
     if sock is None:
         return True
     try:
+        fd = sock.fileno()
+        if fd < 0:
+            return True
+        if _POLL is not None:
+            poller = _POLL()
+            poller.register(fd, _POLL_READY)
+            return bool(poller.poll(0))
         readable, _, _ = select.select([sock], [], [], 0)
     except (OSError, ValueError):
         return True
@@ -283,9 +349,8 @@ class HttpTransport:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise socket.timeout("deadline passed before sending")
-        conn.timeout = remaining
-        if conn.sock is not None:
-            conn.sock.settimeout(remaining)
+        conn.deadline = deadline
+        conn.timeout = remaining  # for a connect made by request()
         try:
             conn.request("POST", path, body=body, headers=headers)
         except (BrokenPipeError, ConnectionResetError):
@@ -295,8 +360,6 @@ class HttpTransport:
             except Exception:
                 raise BrokenPipeError("connection closed while sending")
             return self._read(conn, resp, deadline), False
-        if conn.sock is not None:
-            conn.sock.settimeout(max(0.001, deadline - time.monotonic()))
         resp = conn.getresponse()
         out = self._read(conn, resp, deadline)
         return out, not resp.will_close and len(out.body) < MAX_RESPONSE_BYTES
@@ -306,12 +369,9 @@ class HttpTransport:
         chunks: List[bytes] = []
         size = 0
         while size < MAX_RESPONSE_BYTES:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if deadline - time.monotonic() <= 0:
                 raise socket.timeout("deadline passed while reading the response")
-            if conn.sock is not None:
-                conn.sock.settimeout(remaining)  # a trickling server must not stretch the deadline
-            chunk = resp.read(65536)
+            chunk = resp.read(65536)  # every recv inside is bounded by the deadline (_DeadlineReader)
             if not chunk:
                 break
             chunks.append(chunk)

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from support.faultserver import FaultServer, Respond, Reset, Hang, Close, refused_port
+    from support.faultserver import FaultServer, Respond, Reset, Hang, Close, Trickle, refused_port
 
     with FaultServer() as server:                 # binds 127.0.0.1 on a free port, serves on a thread
         server.url                                # "http://127.0.0.1:PORT"
@@ -20,6 +20,10 @@ Faults (what the server does after reading a whole request):
 * ``Reset()``: close the connection with a TCP RST, no response.
 * ``Close()``: close the connection cleanly (FIN), no response.
 * ``Hang(seconds=60.0)``: never answer (until ``seconds`` pass or the server closes).
+* ``Trickle(status=200, size=100_000, interval=0.05, headers_at_once=False)``: answer one byte
+  every ``interval`` seconds — from the status line on, or (``headers_at_once=True``) the
+  headers at once and then the ``size``-byte body byte by byte — until done, the client goes
+  away or the server closes. Each byte arrives well inside any socket timeout.
 
 Each ``Request`` has ``method``, ``path``, ``query``, ``headers`` (lower-case keys), ``raw``
 (the body as sent), ``body`` (gunzipped if ``Content-Encoding: gzip``), ``time``
@@ -73,7 +77,17 @@ class Hang:
         return f"Hang({self.seconds})"
 
 
-Fault = Union[Respond, Reset, Close, Hang]
+class Trickle:
+    def __init__(
+        self, status: int = 200, size: int = 100_000, interval: float = 0.05, headers_at_once: bool = False
+    ) -> None:
+        self.status, self.size, self.interval, self.headers_at_once = status, size, interval, headers_at_once
+
+    def __repr__(self) -> str:
+        return f"Trickle({self.status}, {self.size} bytes, every {self.interval}s)"
+
+
+Fault = Union[Respond, Reset, Close, Hang, Trickle]
 
 
 class Request:
@@ -141,6 +155,10 @@ class _Handler(BaseHTTPRequestHandler):
             owner._stopping.wait(fault.seconds)
             self.close_connection = True
             return
+        if isinstance(fault, Trickle):
+            self.close_connection = True
+            self._trickle(fault)
+            return
         if fault.delay and owner._stopping.wait(fault.delay):
             self.close_connection = True
             return
@@ -155,6 +173,27 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+    def _trickle(self, fault: Trickle) -> None:
+        head = (
+            f"HTTP/1.1 {fault.status} Slow\r\nContent-Type: application/octet-stream\r\n"
+            f"X-Padding: {'p' * 200}\r\n"  # a head long enough to trickle for a while
+            f"Content-Length: {fault.size}\r\n\r\n"
+        ).encode("ascii")
+        stopping = self.server.owner._stopping
+        try:
+            if fault.headers_at_once:
+                self.wfile.write(head)
+                data = b"x" * fault.size
+            else:
+                data = head + b"x" * fault.size
+            for i in range(len(data)):
+                self.wfile.write(data[i : i + 1])
+                if stopping.wait(fault.interval):
+                    return
+        except OSError:  # the client gave up
+            return
 
 
 class _Server(ThreadingHTTPServer):
