@@ -12,7 +12,7 @@ export const ACTIONS = 'redact hash mask drop off'.split(' ')
 
 /** a Python-notation pattern as a JS RegExp (g: searched from a position, d: group offsets, u: code points) */
 export const py = (src: string, f = 'gdu'): RegExp =>
-  new RegExp(src.replace(/\\d/g, '\\p{Nd}').replace(/\\s/g, '\\s\\x1c-\\x1f\\x85').replace(/\(\?i:([^)]*)\)/g, (_, w: string) =>
+  new RegExp(src.replace(/\\w/g, '[\\p{L}\\p{N}_]').replace(/\\d/g, '\\p{Nd}').replace(/\\s/g, '\\s\\x1c-\\x1f\\x85').replace(/\(\?i:([^)]*)\)/g, (_, w: string) =>
     '(?:' + w.replace(/[a-z]/g, (c) => '[' + c + c.toUpperCase() + (({ i: '\u0131\u0130', s: '\u017f', k: '\u212a' } as any)[c] || '') + ']') + ')'), f)
 
 const NOT_PH = '(?!\\[(?:REDACTED|HASHED|MASKED):)'
@@ -22,27 +22,45 @@ const B64 = '[A-Za-z0-9_-]'
 const OCT = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)'
 const HOME_NAME = '[^/\\\\\\s"\'<>:|*?()\\[\\]]{1,64})(?=[/\\\\\\s"\'<>:|,;)\\]]|$)'
 const SEP_2 = '(?:\\\\{1,2}|/)'
+const WORDS = 'password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?|session[_-]?id'
+const VALUE = NOT_PH + '(?:"(?<v1>[^"\\n]{1,256})"|\'(?<v2>[^\'\\n]{1,256})\'|(?<v>'
+const V_END = '[^\\s"\',;&<>(){}\\[\\]'
+const PHONE_END = '(?!\\d|[.-]\\d)'
 
 const P = [
   '-----BEGIN' + PK + '(?:[^-]|-(?!----)){0,16384}(?:-----END' + PK + ')?',
   '://(?<v>[^\\s/?#@:\\[\\]]{0,128}:[^\\s/?#@\\[\\]]{1,256})@',
-  '[?&;](?i:access_token|refresh_token|id_token|auth_token|private_token|token|api_key|apikey|api-key|key|password|passwd|pwd|secret|client_secret|sig|signature|session|sessionid|session_id|jwt|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential)=' +
+  '[?&;#](?i:access_token|refresh_token|id_token|auth_token|private_token|token|api_key|apikey|api-key|key|password|passwd|pwd|secret|client_secret|sig|signature|session|sessionid|session_id|jwt|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential' +
+    '|code|auth|authorization|auth_key|authkey|accesstoken|access-token|session_token|sessiontoken|csrf_token|csrf|xsrf_token|oauth_token|oauth_verifier|oauth_signature|client_assertion|assertion|samlresponse|credential|credentials|private_key|access_key|secret_key|otp|ticket)=' +
     NOT_PH + '(?<v>[^&#\\s"\'<>()]{1,2048})',
   `(?<!${B64})eyJ${B64}{5,8192}\\.eyJ${B64}{2,16384}\\.${B64}{0,8192}(?!${B64})`,
   '(?<![A-Za-z0-9])(?i:bearer|basic)[ \\t]{1,4}(?<v>[A-Za-z0-9._~+/-]{8,4096}={0,3})(?![A-Za-z0-9._~+/=-])',
   `(?<!${B64})(?:(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{20,255}|xox[abposre]-[A-Za-z0-9-]{10,250}|[sr]k_(?:live|test)_[A-Za-z0-9]{10,247}|AIza[0-9A-Za-z_-]{35}|sk-${B64}{20,250})(?!${B64})` +
     '|(?<![A-Za-z0-9])(?i:aws)[A-Za-z0-9_.-]{0,32}?(?i:secret|key)[A-Za-z0-9_.-]{0,20}?["\']?[ \\t]{0,3}[:=][ \\t]{0,3}["\']?(?<v2>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])',
-  '(?:(?<![A-Za-z0-9])|(?<=[a-z0-9])(?=[A-Z]))(?i:password|passwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?|session[_-]?id)' +
-    '(?<sep>["\']?[ \\t]{0,3}[:=][ \\t]{0,3})' + NOT_PH + '(?:"(?<v1>[^"\\n]{1,256})"|\'(?<v2>[^\'\\n]{1,256})\'|(?<v>[^\\s"\',;&<>(){}\\[\\]]{1,256}))',
-  '(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\\.[A-Za-z0-9-]{1,63}){0,8}\\.[A-Za-z]{2,24}(?![A-Za-z0-9-]|\\.[A-Za-z0-9])',
+  // the name starts a word: after a separator, a camel-case hump (dbPassword) or, in an
+  // upper-case environment variable, right after its prefix (PGPASSWORD, MYSQLPWD)
+  '(?:(?<![A-Za-z0-9])|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=(?:PASSWORD|PASSWD|PASSPHRASE|PWD|SECRET|TOKEN)["\']?[ \\t]{0,3}[:=]))(?i:' + WORDS + ')' +
+    '(?<sep>["\']?[ \\t]{0,3}[:=][ \\t]{0,3})' + VALUE + V_END + ']{1,256}))',
+  // a command-line flag with its value after a space or '=': --password hunter2, --db-token=abc
+  '(?<![A-Za-z0-9-])--(?:[A-Za-z0-9]{1,20}-){0,3}(?i:' + WORDS + '|client-secret)(?:[ \\t]{1,3}|=)' + VALUE + V_END + '-]' + V_END + ']{0,255}))',
+  // an XML element: <password>hunter2</password>, <dbPassword>...</dbPassword>
+  '<[A-Za-z0-9_.:-]{0,40}?(?i:' + WORDS + ')>' + NOT_PH + '(?<v>[^<>\\n]{1,256})</',
+  // the @ may be URL-encoded (?email=ada%40example.com)
+  '(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}(?:@|%40)[A-Za-z0-9-]{1,63}(?:\\.[A-Za-z0-9-]{1,63}){0,8}\\.[A-Za-z]{2,24}(?![A-Za-z0-9-]|\\.[A-Za-z0-9])',
   '(?<![A-Za-z0-9])[A-Z]{2}\\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])',
-  '(?<![A-Za-z0-9_-])(?:[2-6]\\d{12,18}|[2-6]\\d{3}(?<s1>[ .-])\\d{4}\\k<s1>\\d{4}\\k<s1>\\d{1,7}|3\\d{3}(?<s2>[ -])\\d{6}\\k<s2>\\d{4,5})(?![A-Za-z0-9_])',
+  // plain, or 3-5 groups under one separator: 4-4-4-4, 4-6-5, 4-3-3-3, 4-4-4-4-3, 6-13 ...
+  '(?<![A-Za-z0-9_-])(?:[2-6]\\d{12,18}|[2-6]\\d{3,5}(?<s>[ .-])\\d{2,13}(?:\\k<s>\\d{1,7}){0,3})(?![A-Za-z0-9_])',
   '(?<![A-Za-z0-9_-])(?!000|666|9\\d\\d)\\d{3}(?<s>[- ])(?!00)\\d{2}\\k<s>(?!0000)\\d{4}(?![A-Za-z0-9_-])',
+  // international (E.164 or grouped), North American, national with a trunk 0 (not inside a
+  // longer run of digit groups), an area code in brackets, the 00 prefix, a slash after the area code
   '(?<![A-Za-z0-9_+])(?:\\+[1-9]\\d{6,14}(?!\\d)|\\+[1-9]\\d{0,3}(?:[ .-]?\\(\\d{1,5}\\))?[ .-]?\\d{1,8}(?:[ .-]\\d{1,8}){0,6}(?!\\d)' +
-    '|(?<![.-])(?:1[ .-])?(?:\\([2-9]\\d{2}\\)[ ]?|[2-9]\\d{2}[ .-])\\d{3}[ .-]\\d{4}(?![\\d]|[.-]\\d)|(?<![.-])0[1-9]\\d{0,3}(?:[ .-]\\d{2,8}){1,4}(?!\\d|[.-]\\d))',
+    '|(?<![.-])(?:1[ .-])?(?:\\([2-9]\\d{2}\\)[ ]?|[2-9]\\d{2}[ .-])\\d{3}[ .-]\\d{4}(?![\\d]|[.-]\\d)|(?<![.-])(?<!\\d )0[1-9]\\d{0,3}(?:[ .-]\\d{2,8}){1,4}' + PHONE_END +
+    '|\\(0?[1-9]\\d{0,3}\\)[ ]?\\d{2,8}(?:[ .-]\\d{2,8}){0,3}' + PHONE_END + '|(?<![.-])(?<!\\d )00[1-9]\\d{0,3}(?:[ .-]\\d{1,8}){1,6}' + PHONE_END +
+    '|(?<![/.-])0[1-9]\\d{1,4}/\\d{3,10}(?![\\d/]|\\.\\w))',
   '(?<![A-Za-z0-9_:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,8}(?:(?<=:)(?:\\d{1,3}\\.){3}\\d{1,3})?(?![A-Za-z0-9_:]|\\.[A-Za-z0-9])',
   `(?<![A-Za-z0-9_.])(?:${OCT}\\.){3}${OCT}(?![A-Za-z0-9_]|\\.\\d)`,
-  `(?<![A-Za-z0-9_.~-])(?:/(?:home|Users)/${HOME_NAME}|(?<![A-Za-z0-9_])(?:[A-Za-z]:${SEP_2}(?i:users)${SEP_2}${HOME_NAME}`,
+  // /home/<u>, /Users/<u>, C:\\Users\\<u>, C:/Users/<u>, and the same under WSL and Cygwin/MSYS mounts
+  `(?<![A-Za-z0-9_.~-])(?:/(?:home|Users)/${HOME_NAME}|(?<![A-Za-z0-9_])(?:(?:[A-Za-z]:|(?:/mnt|/cygdrive)?/[A-Za-z](?=/))${SEP_2}(?i:users)${SEP_2}${HOME_NAME}`,
 ].map((s) => py(s))
 
 type M = RegExpExecArray
@@ -76,32 +94,27 @@ export const ibanOk = (v: string): boolean => {
   return r == 1
 }
 
-// An address has "::" or all eight groups (six when it ends in an IPv4 address); parsed as
-// Python's ipaddress.IPv6Address does, loopback and unspecified kept.
+// An address has "::" or all eight groups (six when it ends in an IPv4 address); checked as
+// Python's ipaddress.IPv6Address parses it (on what the pattern lets through), loopback and
+// unspecified kept.
 const ipv6Ok = (v: string): boolean => {
-  if (!v.includes('::') && count(v, /:/g) < 6) return false
-  let p = v.split(':')
-  const last = p[p.length - 1]
-  if (last.includes('.')) {
-    const o = last.split('.')
-    if (o.length != 4 || o.some((x) => !/^(0|[1-9]\d{0,2})$/.test(x) || +x > 255)) return false
-    p.splice(-1, 1, ((+o[0] << 8) + +o[1]).toString(16), ((+o[2] << 8) + +o[3]).toString(16))
-  }
-  const n = p.length
-  let skip = -1
-  if (n > 9) return false
-  for (let i = 1; i < n - 1; i++) if (!p[i]) { if (skip >= 0) return false; skip = i }
-  if (skip >= 0) {
-    const hi = p.slice(0, skip), lo = p.slice(skip + 1)
-    if (!hi[0]) { if (hi.length > 1) return false; hi.shift() }
-    if (!lo[lo.length - 1]) { if (lo.length > 1) return false; lo.pop() }
-    if (hi.length + lo.length > 7) return false
-    p = hi.concat(Array(8 - hi.length - lo.length).fill('0'), lo)
-  } else if (n != 8) return false
-  if (p.some((g) => !/^[0-9A-Fa-f]{1,4}$/.test(g))) return false
-  const x = p.map((g) => parseInt(g, 16))
-  return x.slice(0, 7).some(Boolean) || x[7] > 1
+  const s = v.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, ...o) =>
+    o.slice(0, 4).some((x: string) => /^0./.test(x) || +x > 255) ? '.' : ((o[0] << 8) + +o[1]).toString(16) + ':' + ((o[2] << 8) + +o[3]).toString(16),
+  )
+  const n = s.split(/:+/).filter(Boolean).length
+  const z = s.includes('::')
+  return (
+    (z || count(v, /:/g) > 5) &&
+    /^[\da-f:]+$/i.test(s) &&
+    !/:::|^:[^:]|[^:]:$|::.*::/.test(s) &&
+    (z ? n < 8 : n == 8) &&
+    !/^[0:]*1?$/.test(s.replace(/\w+/g, (x) => parseInt(x, 16).toString(16)))
+  )
 }
+
+const PATHLIKE = /^([/~]|[A-Za-z]:[\\/])/
+// what may stand before a key on its line: indentation, a YAML list dash, an opening quote
+const LINE_START = /^[ \t]*(- )?["']?[A-Za-z0-9_.-]*$/
 
 /** Every detector in the order it runs: [kind, pattern, validator]. The value is group v (or v1/v2) or the whole match. */
 export const DETECTORS: [string, RegExp, Validator][] = [
@@ -115,17 +128,37 @@ export const DETECTORS: [string, RegExp, Validator][] = [
   [
     'secret',
     P[6],
-    // "[HASHED:api_key:3f2a...]" is our own output; "Invalid token: expired" is prose
-    (v, m, s) => !PH_HEAD.test(s.slice(Math.max(0, m.index - 24), m.index)) && (!m.groups!.v || m.groups!.sep.includes('=') || [...v].length >= 16 || !/^\p{L}+$/u.test(v)),
+    (v, m, s) => {
+      const g = m.groups!
+      const end = m.index + m[0].length
+      const sep = (m as any).indices.groups.sep[0]
+      // "[HASHED:api_key:3f2a...]" is our own output; PWD=/home/ada/app is the shell's working directory
+      if (PH_HEAD.test(s.slice(Math.max(0, m.index - 24), m.index)) || (low(s.slice(sep - 3, sep)) == 'pwd' && PATHLIKE.test(v))) return false
+      // "Invalid token: expired" is prose; "token: s3cr3t" is not, nor a line holding nothing
+      // but the assignment (a YAML or .env line: "pwd: letmein")
+      return (
+        !g.v || g.sep.includes('=') || [...v].length > 15 || !/^\p{L}+$/u.test(v) ||
+        ((end == s.length || '\r\n'.includes(s[end])) && LINE_START.test(s.slice(s.lastIndexOf('\n', m.index - 1) + 1, m.index)))
+      )
+    },
   ],
-  ['email', P[7], (v) => !EXT.has(low(v.slice(v.lastIndexOf('.') + 1)))],
-  ['iban', P[8], ibanOk],
-  ['card', P[9], (v) => { const d = v.replace(/[ .-]/g, ''); const n = [...d].length; return n > 12 && n < 20 && luhnOk(d) }],
-  ['ssn', P[10], 0],
-  ['phone', P[11], (v) => { const n = count(v, /\p{Nd}/gu); return v[0] == '+' ? n > 7 && n < 16 : v[0] != '0' || (n > 8 && n < 13) }],
-  ['ip', P[12], ipv6Ok],
-  ['ip', P[13], (v) => !/^127\.|^0\.0\.0\.0$|^255\.255\.255\.255$/.test(v)],
-  ['home_path', P[14], (v) => !SHARED.has(low(v.replace(/[\\/]+$/, '').split(/[\\/]+/).pop()!))],
+  ['secret', P[7], 0],
+  ['secret', P[8], 0],
+  ['email', P[9], (v) => !EXT.has(low(v.slice(v.lastIndexOf('.') + 1)))],
+  ['iban', P[10], ibanOk],
+  ['card', P[11], (v) => { const d = v.replace(/[ .-]/g, ''); const n = [...d].length; return n > 12 && n < 20 && luhnOk(d) }],
+  ['ssn', P[12], 0],
+  [
+    'phone',
+    P[13],
+    (v) => {
+      const n = count(v, /\p{Nd}/gu)
+      return v[0] == '+' ? n > 7 && n < 16 : v.startsWith('00') ? n > 9 && n < 18 : !/^[0(]/.test(v) || (n > 8 && n < 13)
+    },
+  ],
+  ['ip', P[14], ipv6Ok],
+  ['ip', P[15], (v) => !/^127\.|^0\.0\.0\.0$|^255\.255\.255\.255$/.test(v)],
+  ['home_path', P[16], (v) => !SHARED.has(low(v.replace(/[\\/]+$/, '').split(/[\\/]+/).pop()!))],
 ]
 
 const API_HINT = /AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|xox|k_live_|k_test_|AIza|sk-/
@@ -138,6 +171,7 @@ export const gates = (t: string): boolean[] => {
   const l = low(t)
   const h = (x: string): boolean => t.includes(x)
   const r = Math.max(0, ...(t.match(DIGIT_RUN) || []).map((x) => x.length))
+  const hint = SECRET_HINT.test(l)
   return [
     h('-----BEGIN'),
     h('://') && h('@'),
@@ -145,9 +179,12 @@ export const gates = (t: string): boolean[] => {
     h('eyJ'),
     /bearer|basic/.test(l),
     l.includes('aws') || API_HINT.test(t),
-    (h('=') || h(':')) && SECRET_HINT.test(l),
-    h('@'),
+    (h('=') || h(':')) && hint,
+    h('--') && hint,
+    h('</') && hint,
+    h('@') || h('%40'),
     IBAN_HINT.test(t),
+    // the shortest card is 13 digits, an SSN 11 characters, a phone number or IPv4 address 7
     r > 12,
     r > 10,
     r > 6,

@@ -1,10 +1,14 @@
 /** Key rules: which attribute keys name a secret (removed) or a person's identifier (hashed), as Python's privacy_keys.py. */
 
 /** Keys whose value is a secret; the attribute is removed. Matched on the key's last words, ignoring case and separators. */
-export const DEFAULT_SECRET_KEYS = 'password passwd pwd passphrase secret token api_key apikey access_key secret_key private_key authorization auth cookie set-cookie session sessionid csrf xsrf credential credentials credit_card card_number cc_number cvv cvc ssn social_security_number iban bank_account account_number jwt'.split(' ')
+export const DEFAULT_SECRET_KEYS = 'password passwd pwd passphrase secret token api_key apikey access_key secret_key private_key authorization auth cookie set-cookie session sessionid jsessionid phpsessid csrf xsrf credential credentials credit_card card_number cc_number cvv cvc ssn social_security_number iban bank_account account_number jwt'.split(' ')
 
-/** Keys that name a person's identifier; the value is replaced by a keyed hash. */
-export const DEFAULT_HASH_KEYS = 'user_id user username user_name email e_mail email_address mail ip ip_address client_ip remote_addr remote_ip client_address enduser_id phone phone_number customer_id account_id device_id'.split(' ')
+/**
+ * Keys that name a person's identifier; the value is replaced by a keyed hash. A key whose words
+ * are exactly these words (`session.id`, `sessionId`) is hashed even when its letters run
+ * together into a secret key (`sessionid`).
+ */
+export const DEFAULT_HASH_KEYS = 'user_id user username user_name email e_mail email_address mail ip ip_address client_ip remote_addr remote_ip client_address enduser_id phone phone_number customer_id account_id device_id session_id'.split(' ')
 
 // words that make a key secret wherever they stand in it (password_hint, secret_arn)
 const ALWAYS = ['password', 'passwd', 'passphrase', 'secret']
@@ -15,19 +19,23 @@ export const KEY_SCAN = 0, KEY_DENY = 1, KEY_HASH = 2, KEY_ALLOW = 3
 export const keyWords = (k: string): string[] =>
   k.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/([A-Z]+)([A-Z][a-z])/g, '$1_$2').toLowerCase().split(/[^a-z0-9]+/).filter(Boolean)
 
-const names = (keys: string[]): Set<string> => new Set(keys.map((k) => keyWords(k).join('')).filter(Boolean))
-const endsWith = (w: string[], n: Set<string>): boolean => w.some((_, i) => n.has(w.slice(i).join('')))
+// a key list as names without separators ("xapikey") or as words ("x api key")
+const names = (keys: string[], sep = ''): Set<string> => new Set(keys.map((k) => keyWords(k).join(sep)).filter(Boolean))
+const endsWith = (w: string[], n: Set<string>, sep = ''): boolean => w.some((_, i) => n.has(w.slice(i).join(sep)))
 
 /** A function deciding, once per distinct key (cached), KEY_DENY, KEY_HASH, KEY_ALLOW or KEY_SCAN. */
 export const keyRules = (secret: string[], hash: string[], allow: string[], deny: string[]): ((key: string) => number) => {
-  const s = names(secret), h = names(hash), a = names(allow), d = names(deny)
+  const s = names(secret), h = names(hash), a = names(allow), d = names(deny), sw = names(secret, ' '), hw = names(hash, ' ')
   const always = ALWAYS.filter((w) => s.has(w))
   const cache = new Map<string, number>()
   return (key) => {
     let r = cache.get(key)
     if (r == null) {
       const w = keyWords(key), whole = w.join('')
-      r = d.has(whole) ? KEY_DENY : a.has(whole) ? KEY_ALLOW : endsWith(w, s) || w.some((x) => always.includes(x)) ? KEY_DENY : endsWith(w, h) ? KEY_HASH : KEY_SCAN
+      r = d.has(whole) ? KEY_DENY : a.has(whole) ? KEY_ALLOW
+        : w.some((x) => always.includes(x)) || endsWith(w, sw, ' ') ? KEY_DENY
+        // word for word an identifier (session.id) beats letters that run into a secret (sessionid)
+        : endsWith(w, hw, ' ') ? KEY_HASH : endsWith(w, s) ? KEY_DENY : endsWith(w, h) ? KEY_HASH : KEY_SCAN
       // keys are usually a small fixed set; a flood of distinct keys must not grow memory
       if (cache.size > 4095) cache.clear()
       cache.set(key, r)

@@ -3,7 +3,7 @@ import { DETECTORS, gates, py } from './detectors'
 
 // The pre-scan: every detector's match contains one of these literals or a run of seven
 // digit-like characters (or the digits and groups of an IBAN).
-const TRIGGER = /@|=|:|-----BEGIN|eyJ|[Bb]earer|BEARER|[Bb]asic|BASIC|AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|xox|[sr]k_|AIza|sk-|\/home\/|\/Users\//
+const TRIGGER = /@|=|:|-----BEGIN|eyJ|[Bb]earer|BEARER|[Bb]asic|BASIC|AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|xox|[sr]k_|AIza|sk-|\/home\/|\/[Uu]sers\/|--|<\/|%40/
 const TRIGGER_DIGITS = py('\\d(?:[\\d \\t().-]{5,}\\d|\\d ?[A-Z0-9]{4} ?[A-Z0-9]{4})', 'u')
 
 /** The cheap pre-scan: false means no detector can match `t`. */
@@ -43,7 +43,7 @@ export const scrubText = (t: string, actions: Record<string, string>, rep: Repla
         // "+44 20 7946 0958 12" or "DE89...3000 1": the pattern took one group too many and
         // the whole fails its check; a shorter run of the groups may be the real value
         let cut = 0
-        if (kind == 'iban' || kind == 'phone')
+        if (kind == 'iban' || kind == 'phone' || kind == 'card')
           while ((cut = Math.max(v.lastIndexOf(' '), v.lastIndexOf('-'), v.lastIndexOf('.'))) > 0 && !ok((v = v.slice(0, cut)), m, t));
         if (cut < 1) {
           // a rejected match is searched again one character further on
