@@ -255,3 +255,63 @@ def test_only_sanitized_records_reach_the_disk(tmp_path):
     assert blob  # something was spooled
     for secret in (b"jane.doe@example.com", b"4111 1111 1111 1111", b"hunter2"):
         assert secret not in blob
+
+
+_SOAK_CHILD = """
+import json, resource, sys, time, astrid
+spool, url, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+c = astrid.TelemetryClient(project_name="soak", backend="http", endpoint=url, enabled=True,
+    spool_dir=spool, flush_interval=0.2, backoff_base=0.05, backoff_max=0.5, breaker_cooldown=0.5,
+    timeout=2.0, max_queue_size=20000, spool_max_bytes=512 * 1024 * 1024)
+start = time.monotonic()
+for i in range(n):
+    c.track_event("soak", {"i": i, "kind": "k%d" % (i % 10)})
+    if i % 2000 == 1999:
+        time.sleep(0.02)   # a busy service (up to 100,000 events/s), not a bare loop
+tracked = time.monotonic() - start
+ok = False
+end = time.monotonic() + 600
+while time.monotonic() < end:
+    ok = c.flush(timeout=1.0)
+    s = c.stats()
+    if ok and s["spooled"] == 0 and s["queued"] == 0:
+        break
+    time.sleep(0.2)
+s = c.stats()
+c.shutdown(5)
+print(json.dumps({"tracked_s": tracked, "total_s": time.monotonic() - start,
+                  "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "dropped": s["dropped"], "spool_dropped": s["spool_dropped"], "sent": s["sent"],
+                  "failed": s["failed"], "ok": ok, "stats": {k: v for k, v in s.items() if k != "backends"}}), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_soak_a_million_events_through_a_flapping_receiver(tmp_path):
+    """Up, down, slow, 429 + Retry-After in turn: RSS stays bounded and every event is accounted for."""
+    n = int(os.environ.get("ASTRID_SOAK_EVENTS", "1000000"))
+    phases = [Respond(200)] * 4 + [Respond(503)] * 2 + [Respond(200, delay=0.2)] * 2 + [Respond(429, {"Retry-After": "1"})]
+    ids = set()
+    with FaultServer() as server:
+        start = time.monotonic()
+
+        def flap(req):
+            fault = phases[int((time.monotonic() - start) / 0.5) % len(phases)]
+            if getattr(fault, "status", 0) == 200:
+                for r in req.json()["records"]:
+                    ids.add(r["id"])
+            return fault
+
+        server.handler = flap
+        child = _spawn(_SOAK_CHILD, str(tmp_path / "soak"), server.url, str(n))
+        try:
+            out, err = child.communicate(timeout=900)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait(10)
+    assert child.returncode == 0, err
+    res = __import__("json").loads(out.strip().splitlines()[-1])
+    print("soak:", n, "events", res, "delivered", len(ids))
+    assert len(ids) + res["dropped"] + res["spool_dropped"] == n, res
+    assert res["rss_kb"] < 400 * 1024, res  # the queue, the spill and the lanes stay bounded

@@ -34,11 +34,24 @@ SPOOL_CLAIM_INTERVAL = 5.0
 
 #: with a spool, records a full queue may hand to the worker for the disk (multiples of
 #: max_queue_size, at least SPILL_MIN): the caller never blocks and nothing is dropped below it
-SPILL_FACTOR = 64
-SPILL_MIN = 100_000
+SPILL_FACTOR = 4
+SPILL_MIN = 50_000
 
 #: how long stats() waits for the lock before it answers from an unlocked snapshot
 _STATS_LOCK_WAIT = 0.25
+
+
+def _backend_stats(backend: Any) -> Dict[str, Any]:
+    """What a backend adds to its lane's stats (the ClickHouse backend: its nodes); it must
+    answer from memory, without I/O. A backend without ``stats()`` adds nothing."""
+    hook = getattr(backend, "stats", None)
+    if not callable(hook):
+        return {}
+    try:
+        extra = hook()
+    except Exception:
+        return {}
+    return {str(k): v for k, v in extra.items()} if isinstance(extra, dict) else {}
 
 
 class BatchProcessor:
@@ -581,6 +594,7 @@ class BatchProcessor:
                     "breaker": lane.breaker.state,
                     "failures_by_reason": dict(c.failures_by_reason),
                 }
+                lanes[lane.name].update(_backend_stats(lane.backend))
             values = list(lanes.values())
             failures: Dict[str, int] = {}
             for v in values:
