@@ -1,0 +1,110 @@
+/** Astrid.autocapture({...}): sessions, device context, unload-safe delivery and the opted-in features. */
+import { getClient, type TelemetryClient } from '../index'
+import { hex } from '../records'
+import { elementClicks, fileDownloads, outboundLinks, type DownloadOptions } from './clicks'
+import { context } from './context'
+import { delivery, type DeliveryOptions } from './delivery'
+import { deviceContext } from './device'
+import { engagement } from './engagement'
+import { doc } from './env'
+import { forms } from './forms'
+import { pageLeave } from './leave'
+import { pageViews, type PageViewOptions } from './pageviews'
+import { scrollDepth } from './scroll'
+import { sessions, windowId, type SessionOptions } from './session'
+
+export interface AutocaptureOptions extends SessionOptions, DeliveryOptions {
+  pageViews?: boolean | PageViewOptions
+  clicks?: boolean
+  outboundLinks?: boolean
+  fileDownloads?: boolean | DownloadOptions
+  forms?: boolean
+  scrollDepth?: boolean
+  engagement?: boolean
+  pageLeave?: boolean
+  /** add device.footprint (a keyed hash of the device context): fingerprinting, needs explicit consent */
+  deviceFootprint?: boolean
+  /** add session.id, window.id, visitor.id to every record (default true) */
+  sessions?: boolean
+  /** add the coarse device context to every record (default true) */
+  device?: boolean
+}
+
+/** Every feature, for `data-autocapture="all"`. */
+export const FEATURES = ['pageViews', 'clicks', 'outboundLinks', 'fileDownloads', 'forms', 'scrollDepth', 'engagement', 'pageLeave'] as const
+
+/** Rules under which nothing may run: the browser's privacy signals, or the app said no. */
+const FINAL = /^(do_not_track|global_privacy_control|argument)$/
+
+const installed = new WeakSet<object>()
+
+/**
+ * Turn on browser autocapture for `client` (default: the client made by init()). Returns the
+ * delivery counters (`stats()`), or undefined when nothing was installed (no client, no browser,
+ * Do Not Track, Global Privacy Control, or enabled: false).
+ */
+export const autocapture = (options: AutocaptureOptions = {}, client: TelemetryClient | undefined = getClient()) => {
+  const c: any = client
+  if (!c || !doc || installed.has(c)) return
+  const d = c.decision
+  if (d && d.enabled === false && FINAL.test(d.rule)) return
+  installed.add(c)
+  const o = options || {}
+  const cfg = c.config
+  const mem = o.persistence === 'memory'
+  const me = windowId(mem)
+  const stamp = o.sessions === false ? undefined : sessions(cfg.projectName, o, me)
+  const dev = o.device === false ? {} : deviceContext()
+  let footprint: string | undefined
+  const explicit = (): boolean => !!c.decision && c.decision.enabled === true && /^(argument|stored_consent)$/.test(c.decision.rule)
+  if (o.deviceFootprint) {
+    const want = (): void => {
+      // fingerprinting: never under DNT, GPC or pending consent (those never reach `enabled: true`)
+      if (footprint || !explicit() || !c.priv) return
+      const coarse = deviceContext()
+      c.priv
+        .hashValue(JSON.stringify(Object.keys(coarse).sort().map((k) => [k, coarse[k]])))
+        .then((h: string) => (footprint = h))
+        .catch(() => {})
+    }
+    want()
+    const optIn = c.optIn
+    c.optIn = function (this: any) {
+      const r = optIn.call(this)
+      want()
+      return r
+    }
+  }
+  const del = delivery(c, hex(8), { outbox: o.outbox === undefined ? !mem : o.outbox, beacon: o.beacon })
+  // Stamped on the worker after the privacy engine (these are ours, not the page's): session as of
+  // the record's own time, device context, footprint. Then the application's beforeSend.
+  const user = cfg.beforeSend
+  cfg.beforeSend = (r: any) => {
+    try {
+      del.ensure()
+      const a = r.attributes
+      if (stamp) stamp(a, +r.time || Date.now())
+      for (const k in dev) if (!(k in a)) a[k] = dev[k]
+      if (footprint && explicit()) a['device.footprint'] = footprint
+    } catch {}
+    return user ? user(r) : r
+  }
+  const optOut = c.optOut
+  c.optOut = function (this: any) {
+    const r = optOut.call(this)
+    footprint = undefined
+    del.clear()
+    return r
+  }
+  const ctx = context((name, a) => c.trackEvent(name, a))
+  const on = (v: unknown): boolean => !!v
+  if (on(o.pageViews)) pageViews(ctx, typeof o.pageViews === 'object' ? o.pageViews : {})
+  if (on(o.clicks)) elementClicks(ctx)
+  if (on(o.outboundLinks)) outboundLinks(ctx)
+  if (on(o.fileDownloads)) fileDownloads(ctx, typeof o.fileDownloads === 'object' ? o.fileDownloads : {})
+  if (on(o.forms)) forms(ctx)
+  if (on(o.scrollDepth)) scrollDepth(ctx)
+  if (on(o.engagement)) engagement(ctx)
+  if (on(o.pageLeave)) pageLeave(ctx)
+  return { stats: del.stats }
+}

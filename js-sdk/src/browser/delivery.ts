@@ -1,0 +1,184 @@
+/**
+ * Delivery that survives the page: on page hide the queue is flushed with fetch keepalive (within
+ * the browser's 64 KB budget, splitting batches to fit) or navigator.sendBeacon; what cannot be
+ * delivered goes to the outbox and is sent again after a reload or when the browser is online.
+ */
+import { encodeDocument } from '../backends/http'
+import { signalOf } from '../backends/otlp'
+import { encodeLogs, encodeMetrics, encodeTraces } from '../encoding/index'
+import { doc, g, on, safe, win } from './env'
+import { outbox } from './outbox'
+
+/** Bytes one keepalive request may carry (the browser allows 64 KB in flight per page, all requests together). */
+export const KEEPALIVE_BUDGET = 60000
+
+export interface DeliveryOptions {
+  /** keep undeliverable batches in localStorage and send them again (default true; false with persistence "memory") */
+  outbox?: boolean
+  /** on page hide, use navigator.sendBeacon (text/plain) where fetch keepalive is missing; only for receivers that accept text/plain JSON */
+  beacon?: boolean
+}
+
+const ENCODE: Record<string, (r: any[], res: any) => unknown> = { traces: encodeTraces, metrics: encodeMetrics, logs: encodeLogs }
+
+const enc = (x: unknown): number => {
+  try {
+    return JSON.stringify(x).length
+  } catch {
+    return Infinity
+  }
+}
+
+export const delivery = (client: any, me: string, o: DeliveryOptions) => {
+  const cfg = client.config
+  const box = o.outbox === false ? undefined : outbox(cfg.projectName, me)
+  const st = { keepalive_batches: 0, split: 0, beacon: 0, oversize: 0 }
+  const gzip = cfg.compression
+  let hiding = false
+  let failing = false
+  const pipe = (): any => client.p
+  const consented = (): boolean => !!client.decision && client.decision.enabled === true
+
+  /** fetch keepalive on the way out; sendBeacon where keepalive does not exist */
+  const canKeepalive = (): boolean => {
+    try {
+      return 'keepalive' in g.Request.prototype
+    } catch {
+      return false
+    }
+  }
+
+  const wrap = (l: any): void => {
+    const b = l.b
+    if (!b || b.__astrid) return
+    const orig = b.export.bind(b)
+    const lane = l.name
+    const beacon = (batch: any): boolean => {
+      const nav = g.navigator
+      // custom headers (auth) cannot ride a beacon; only the built-in JSON backends know their URLs
+      if (Object.keys(cfg.headers || {}).length || !nav.sendBeacon) return false
+      const send = (url: string, body: string): boolean => nav.sendBeacon(url, new g.Blob([body], { type: 'text/plain' }))
+      if (b.name === 'http') return send(b.endpoint, encodeDocument(batch.records, batch.resource))
+      if (b.name !== 'otlp') return false
+      const by: Record<string, any[]> = {}
+      for (const r of batch.records) (by[signalOf(r.type, cfg.eventsAs)] ||= []).push(r)
+      let ok = true
+      for (const sig in by) ok = send(b.endpoint + '/v1/' + sig, JSON.stringify(ENCODE[sig](by[sig], batch.resource))) && ok
+      return ok
+    }
+    /** send now, on the way out: the request is started before this returns */
+    const out = (batch: any): void => {
+      const n = batch.records.length
+      if (enc(batch.records) > KEEPALIVE_BUDGET) {
+        if (n > 1) {
+          st.split++
+          const h = n >> 1
+          out({ records: batch.records.slice(0, h), resource: batch.resource })
+          out({ records: batch.records.slice(h), resource: batch.resource })
+          return
+        }
+        // one record over the whole budget: it waits in the outbox for the next page
+        st.oversize++
+        if (box) box.save(batch.records, batch.resource, lane, '', true)
+        return
+      }
+      if (failing || g.navigator.onLine === false) {
+        if (box) box.save(batch.records, batch.resource, lane, '', true)
+        return
+      }
+      if (!canKeepalive() && o.beacon && beacon(batch)) return void st.beacon++
+      st.keepalive_batches++
+      const copy = { records: batch.records.slice(), resource: batch.resource }
+      Promise.resolve(orig(copy, cfg.timeout))
+        .then((r: any) => {
+          // the page lived on (a hidden tab): keep what failed for later
+          if (r && r.ok === false && box) box.save(copy.records, copy.resource, lane, me)
+        })
+        .catch(() => {})
+    }
+    b.export = async (batch: any, timeout: number): Promise<any> => {
+      if (hiding) {
+        out(batch)
+        return { ok: true }
+      }
+      const before = batch.records.slice()
+      const r = await orig(batch, timeout)
+      if (box && r) {
+        const left = new Set(batch.records.map((x: any) => x.id))
+        const done = new Set<string>()
+        for (const x of before) if (r.ok !== false || !left.has(x.id)) done.add(x.id)
+        if (r.ok === false && r.retryable) {
+          failing = true
+          box.save(batch.records, batch.resource, lane, me)
+        } else failing = false
+        if (done.size) box.remove(done)
+      }
+      return r
+    }
+    b.__astrid = out
+  }
+
+  /** make sure every lane of the current pipeline is wrapped (the pipeline is new after optIn) */
+  const ensure = (): any => {
+    const p = pipe()
+    if (p) for (const l of p.lanes) wrap(l)
+    return p
+  }
+
+  /** batches waiting in the lanes (behind a request in flight) leave now too */
+  const sweep = (): void => {
+    const p = pipe()
+    if (!p) return
+    for (const l of p.lanes) {
+      const keep = l.busy ? 1 : 0
+      for (const item of l.q.splice(keep)) l.b.__astrid && l.b.__astrid(item)
+    }
+  }
+
+  const hide = safe(() => {
+    const p = ensure()
+    if (!p || hiding) return
+    hiding = true
+    // gzip (CompressionStream) finishes after the page is gone: send plain JSON on the way out
+    cfg.compression = 'none'
+    sweep()
+    client.flush(0)
+    // the worker prepares what was queued in microtasks; catch each batch as it reaches a lane
+    let hops = 0
+    const again = (): void => {
+      sweep()
+      if (++hops < 400) queueMicrotask(again)
+    }
+    queueMicrotask(again)
+  })
+
+  const drain = safe(() => {
+    if (!box) return
+    if (client.decision && client.decision.enabled === false) return box.clear()
+    const p = ensure()
+    if (!p || !consented()) return
+    box.claim((e) => p.resend(e.r, e.s, e.b))
+  })
+
+  const show = (): void => {
+    hiding = false
+    cfg.compression = gzip
+    drain()
+  }
+
+  on(doc, 'visibilitychange', () => (doc.visibilityState === 'hidden' ? hide() : show()))
+  on(win, 'pagehide', () => {
+    hide()
+    if (box) box.release()
+  })
+  on(win, 'pageshow', (e: any) => e.persisted && show())
+  on(win, 'online', () => {
+    failing = false
+    const p = ensure()
+    if (p) p.retryNow()
+    drain()
+  })
+  ensure()
+  drain()
+  return { ensure, stats: () => ({ ...st, ...(box ? box.stats : {}) }), clear: () => box && box.clear() }
+}

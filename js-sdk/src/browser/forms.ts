@@ -1,0 +1,27 @@
+/** `form.submit`: the form's id, name, action path and field count; never a value. */
+import type { Ctx } from './context'
+import { doc, on, safe } from './env'
+import { cleanUrl } from './url'
+
+export const forms = (ctx: Ctx): void => {
+  on(
+    doc,
+    'submit',
+    safe((e: any) => {
+      const f = e.target
+      if (!f || f.tagName !== 'FORM') return
+      const a: Record<string, unknown> = { 'url.path': ctx.path() }
+      // getAttribute: a field named "id" or "name" would shadow the form's own properties
+      const id = f.getAttribute('id')
+      const name = f.getAttribute('name')
+      if (id) a['form.id'] = id
+      if (name) a['form.name'] = name
+      const act = cleanUrl(f.getAttribute('action') || '', doc.baseURI)
+      if (act) a['form.action'] = act.path
+      let n = 0
+      for (const el of f.elements) if (/^(INPUT|SELECT|TEXTAREA)$/.test(el.tagName) && !/^(submit|button|reset|image|hidden)$/.test(el.type)) n++
+      a['form.fields'] = n
+      ctx.track('form.submit', a)
+    }),
+  )
+}

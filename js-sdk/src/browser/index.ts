@@ -1,0 +1,10 @@
+/** The browser features, each its own module: import only what you use (autocapture() pulls in all of them). */
+export { autocapture, FEATURES, type AutocaptureOptions } from './autocapture'
+export { elementClicks, fileDownloads, outboundLinks, DOWNLOAD_EXTENSIONS } from './clicks'
+export { forms } from './forms'
+export { scrollDepth } from './scroll'
+export { engagement } from './engagement'
+export { pageLeave } from './leave'
+export { pageViews } from './pageviews'
+export { cleanUrl, referrer, secretParam } from './url'
+export { deviceContext } from './device'

@@ -1,0 +1,25 @@
+/** `scroll.depth` with `scroll.percent` 25, 50, 75 and 100, each once per page view. */
+import type { Ctx } from './context'
+import { doc, on, safe, win } from './env'
+
+export const scrollDepth = (ctx: Ctx): void => {
+  let done = 0
+  let timer: any = 0
+  const check = safe(() => {
+    timer = 0
+    const de = doc.documentElement
+    const h = Math.max(de.scrollHeight, doc.body ? doc.body.scrollHeight : 0)
+    const seen = win.scrollY + win.innerHeight
+    // the last two pixels count as the bottom (fractional zoom never quite reaches it)
+    const pct = seen >= h - 2 ? 100 : (seen / h) * 100
+    for (let i = 0; i < 4; i++) {
+      const p = 25 * (i + 1)
+      if (pct >= p && !(done & (1 << i))) {
+        done |= 1 << i
+        ctx.track('scroll.depth', { 'scroll.percent': p, 'url.path': ctx.path() })
+      }
+    }
+  })
+  on(win, 'scroll', () => (timer = timer || setTimeout(check, 100)), { passive: true })
+  ctx.views.push(() => (done = 0))
+}

@@ -1,0 +1,7 @@
+/** The script-tag bundle (window.Astrid): the core, every browser feature, and set-up from data-* attributes. */
+import { fromScript } from './browser/loader'
+
+export * from './index'
+export { autocapture, FEATURES } from './browser/autocapture'
+
+fromScript()

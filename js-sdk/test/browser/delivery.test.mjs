@@ -1,0 +1,135 @@
+// Delivery that survives the page, in real Chromium: navigating away under latency, a dead
+// endpoint across a reload, offline → online; privacy signals and consent.
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { setup, skipReason } from './harness.mjs'
+
+const skip = skipReason()
+let h
+
+describe('browser delivery and privacy signals', { skip: skip || false }, () => {
+  before(async () => { h = await setup() })
+  after(async () => {
+    if (h) await h.teardown()
+  })
+  const noErrors = () => assert.deepEqual(h.errors, [], 'uncaught errors or unhandled rejections on a page')
+  const ofService = (svc, name) => h.collector.records(name).filter((r) => r.resource['service.name'] === svc)
+  const waitFor = (svc, name, n = 1, ms = 15000) =>
+    h.collector.until(() => { const r = ofService(svc, name); return r.length >= n ? r : null }, ms, `${n} × ${name} from ${svc}`)
+
+  test('the last events of a page arrive when it navigates away under 300 ms latency', async () => {
+    const page = await h.open()
+    const cdp = await page.context().newCDPSession(page)
+    await cdp.send('Network.enable')
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 300, downloadThroughput: -1, uploadThroughput: -1 })
+    await page.goto(h.site.url + '/unload.html')
+    await page.waitForTimeout(500)
+    await page.click('#next') // element.click, then page.leave on pagehide; the flush interval is 60 s
+    await page.waitForURL('**/other.html')
+    const [click] = await waitFor('unload', 'element.click')
+    const [leave] = await waitFor('unload', 'page.leave')
+    await waitFor('unload', 'page.view')
+    assert.equal(click.attributes['element.id'], 'next')
+    assert.equal(leave.attributes['url.path'], '/unload.html')
+    assert.ok(leave.attributes['engagement.time_ms'] >= 0)
+    const sent = h.collector.requests.filter((r) => r.records.some((x) => x.resource['service.name'] === 'unload'))
+    assert.ok(sent.every((r) => r.bytes <= 65536), 'within the keepalive budget')
+    await page.close()
+    noErrors()
+  })
+
+  test('a reload while the endpoint is dead, then recovery: every event exactly once', async () => {
+    await h.collector.die()
+    const page = await h.open('/api.html?project=outage&enabled=true')
+    await page.click('#b')
+    // the failed batch waits in the outbox
+    await page.waitForFunction(() => (localStorage.getItem('astrid.outbox.outage') || '').includes('element.click'), null, { timeout: 10000 })
+    await page.reload()
+    await page.click('#b')
+    await page.waitForFunction(() => (localStorage.getItem('astrid.outbox.outage') || '').split('page.view').length >= 3, null, { timeout: 10000 })
+    await h.collector.start()
+    await waitFor('outage', 'page.view', 2, 20000)
+    await waitFor('outage', 'element.click', 2, 20000)
+    await page.waitForFunction(() => !localStorage.getItem('astrid.outbox.outage'), null, { timeout: 10000 })
+    await page.evaluate(() => Astrid.flush())
+    await page.reload() // nothing is left to send again
+    await waitFor('outage', 'page.view', 3)
+    await page.evaluate(() => Astrid.flush())
+    const recs = ofService('outage')
+    const ids = recs.map((r) => r.id)
+    assert.equal(new Set(ids).size, ids.length, 'no record arrived twice: ' + recs.map((r) => r.name).join(','))
+    assert.deepEqual(recs.map((r) => r.name).sort(), ['element.click', 'element.click', 'page.view', 'page.view', 'page.view'])
+    await page.close()
+    noErrors()
+  })
+
+  test('offline, then online: what was tracked offline arrives', async () => {
+    const page = await h.open('/api.html?project=offline&enabled=true')
+    await waitFor('offline', 'page.view')
+    await page.context().setOffline(true)
+    await page.click('#b')
+    await page.click('#b')
+    await page.waitForTimeout(600)
+    assert.equal(ofService('offline', 'element.click').length, 0)
+    await page.context().setOffline(false)
+    const clicks = await waitFor('offline', 'element.click', 2, 20000)
+    assert.equal(new Set(clicks.map((c) => c.id)).size, 2)
+    await page.close()
+    noErrors()
+  })
+
+  for (const [signal, script] of [
+    ['Do Not Track', "Object.defineProperty(Navigator.prototype, 'doNotTrack', { get: () => '1', configurable: true })"],
+    ['Global Privacy Control', "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', { get: () => true, configurable: true })"],
+  ]) {
+    test(`${signal} stops everything, even with enabled: true`, async () => {
+      const project = 'signal-' + signal.replace(/ /g, '')
+      const ctx = await h.context()
+      await ctx.addInitScript(script)
+      const page = await ctx.newPage()
+      const posts = []
+      page.on('request', (r) => r.method() === 'POST' && posts.push(r.url()))
+      await page.goto(h.site.url + '/api.html?enabled=true&project=' + project)
+      await page.click('#b')
+      const s = await page.evaluate(async () => { await Astrid.flush(); return Astrid.stats() })
+      await page.reload()
+      await page.evaluate(() => Astrid.flush())
+      assert.equal(s.enabled, false)
+      assert.deepEqual(posts, [], 'nothing was sent')
+      assert.equal(ofService(project).length, 0)
+      assert.deepEqual(await page.evaluate(() => Object.keys(localStorage)), [], 'nothing was stored')
+      await ctx.close()
+      noErrors()
+    })
+  }
+
+  test('consent pending: records are held until optIn, dropped by optOut', async () => {
+    const ctx = await h.context()
+    const page = await ctx.newPage()
+    await page.goto(h.site.url + '/consent.html')
+    await page.click('#b')
+    await page.evaluate(() => Astrid.flush())
+    assert.equal(ofService('consent').length, 0, 'nothing leaves while consent is pending')
+    await page.evaluate(() => Astrid.optIn())
+    await waitFor('consent', 'page.view')
+    await waitFor('consent', 'element.click')
+    // a second visitor says no: what waited is dropped and nothing more is sent
+    const other = await h.context()
+    const p2 = await other.newPage()
+    const posts = []
+    p2.on('request', (r) => r.method() === 'POST' && posts.push(r.url()))
+    await p2.goto(h.site.url + '/consent.html')
+    await p2.click('#b')
+    await p2.evaluate(() => Astrid.optOut())
+    await p2.click('#b')
+    await p2.evaluate(() => Astrid.flush())
+    await p2.reload()
+    await p2.click('#b')
+    await p2.evaluate(() => Astrid.flush())
+    assert.deepEqual(posts, [])
+    assert.equal(ofService('consent', 'page.view').length, 1)
+    await ctx.close()
+    await other.close()
+    noErrors()
+  })
+})
