@@ -41,7 +41,7 @@ def caller_cost(spool_dir: Optional[str], n: int) -> Dict[str, float]:
     attrs = {"plan": "pro", "items": 3, "region": "eu", "ok": True, "n": 1.5}
     samples: List[float] = []
     pc = time.perf_counter_ns
-    for i in range(n):
+    for _ in range(n):
         t = pc()
         c.track_event("checkout", attrs)
         samples.append(pc() - t)
