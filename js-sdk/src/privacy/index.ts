@@ -55,6 +55,8 @@ const LIMITS: [string, number, number, number][] = [
   ['maxListLength', 128, 1, 1e6],
 ]
 const LONE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
+/** `s` with every lone surrogate replaced by U+FFFD, as TextEncoder (and Python's engine) does */
+const wf = (s: string): string => s.replace(LONE, '\ufffd')
 const isMap = (v: any): boolean => v instanceof Map || (!!v && typeof v == 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(v)))
 const items = (v: any): any[] | 0 => (Array.isArray(v) || v instanceof Set ? [...v] : 0)
 const text = (v: any): string => (ArrayBuffer.isView(v) ? new TextDecoder().decode(v) : safeStr(v))
@@ -116,7 +118,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
   // A hash from the cache; a miss is noted ('' for now) and the caller's round is run again
   // once the misses are hashed. null: no WebCrypto here, so the value is removed instead.
   const hash = (v: string): string | null => {
-    v = v.replace(LONE, '\ufffd')
+    v = wf(v)
     const h = cache.get(v)
     if (h === undefined) miss.add(v)
     return h === undefined ? '' : h
@@ -136,6 +138,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
   const scan = (t: string, tail?: boolean): [string, boolean] => {
     let drop = false
     let c
+    t = wf(t)
     const over = t.length > max + OVERLAP && (c = [...t]).length > max + OVERLAP
     // no need to scan what truncation throws away
     if (over) t = (tail ? c!.slice(-(max + OVERLAP)) : c!.slice(0, max + OVERLAP)).join('')
@@ -155,7 +158,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
   }
 
   const hashOne = (v: any): string | null => {
-    const s = text(v)
+    const s = wf(text(v))
     const h = /^hash:[0-9a-f]{32}$/.test(s) ? s : hash(s)
     return h == s || h == null ? h : 'hash:' + h
   }
@@ -164,7 +167,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
     const t = typeof v
     const list = items(v)
     if (t == 'string') {
-      if (trusted) return truncate(v, max, tail)
+      if (trusted) return truncate(wf(v), max, tail)
       const [s, drop] = scan(v, tail)
       return drop ? DROP : s
     }
@@ -193,8 +196,20 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
 
   const walk = (a: any, prefix: string, depth: number, out: Map<string, unknown>): void => {
     for (let [k, v] of a instanceof Map ? a : Object.entries(a)) {
-      k = cut(prefix + text(k), L.maxKeyLength)
-      const r = rule(k)
+      // a key can hold what a value holds: {"ada@example.com": 1}, {"GET /r?token=x": 2}
+      const raw = prefix + text(k)
+      let drop
+      k = wf(cut(raw, L.maxKeyLength))
+      if (mayContainPii(k)) {
+        const [s] = ([, drop] = scrub(k))
+        k = cut(s, L.maxKeyLength)
+      }
+      if (drop) {
+        count('attributes_dropped')
+        continue
+      }
+      // the rule is decided on the key without our own placeholders
+      const r = rule(k != raw ? k.replace(/\[(?:REDACTED|HASHED|MASKED):[^\]]*\]/g, '') : k)
       if (r == KEY_DENY) {
         count('keys_removed')
         continue
@@ -217,7 +232,8 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
           typeof v == 'boolean' ? v : list ? list.slice(0, L.maxListLength).filter((x) => x != null).map((x) => (typeof x == 'boolean' ? x : hashOne(x))) : hashOne(v)
         if (h == null || (list && h.includes(null))) count('keys_removed')
         else {
-          count('keys_hashed')
+          // a value hashed already (sanitized twice) is not counted again
+          if (JSON.stringify(h) != JSON.stringify(v)) count('keys_hashed')
           out.set(k, h)
         }
         continue
@@ -233,13 +249,17 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
     return Object.fromEntries(out)
   }
 
+  // names of events, spans, span events and metrics are scanned like text (a name that is a URL
+  // keeps its path and loses secret query values)
+  const name = (n: unknown): string => scan(text(n))[0]
   const record = (r: TelemetryRecord): TelemetryRecord => {
     finalize(r)
-    const o: TelemetryRecord = { ...r, attributes: attrs(r.attributes) }
+    const o: TelemetryRecord = { ...r, name: name(r.name), attributes: attrs(r.attributes) }
+    if (r.description) o.description = name(r.description)
     if (r.type != 'event' && r.type != 'metric') {
-      if (r.body != null) o.body = scan(text(r.body))[0]
-      if (r.statusMessage) o.statusMessage = scan(r.statusMessage)[0]
-      if (r.events) o.events = r.events.map((e) => ({ ...e, attributes: attrs(e.attributes) }))
+      if (r.body != null) o.body = name(r.body)
+      if (r.statusMessage) o.statusMessage = name(r.statusMessage)
+      if (r.events) o.events = r.events.map((e) => ({ ...e, name: name(e.name), attributes: attrs(e.attributes) }))
     }
     return o
   }
