@@ -64,6 +64,26 @@ def _parser() -> argparse.ArgumentParser:
     ch.add_argument(
         "--ttl-days", type=int, default=None, help="drop rows older than this many days"
     )
+    ch.add_argument(
+        "--server-version",
+        metavar="X.Y",
+        default=None,
+        help="the target server's version (SELECT version()): leaves out what it lacks, "
+        "e.g. TTL before 19.6 (default: a current server)",
+    )
+    ch.add_argument(
+        "--cluster",
+        metavar="NAME",
+        default=None,
+        help="create the tables ON CLUSTER NAME: replicated local tables under Distributed tables",
+    )
+    ch.add_argument(
+        "--zookeeper-path",
+        metavar="PATH",
+        default=None,
+        help="ZooKeeper path of each replicated table, with --cluster "
+        "(default: /clickhouse/tables/{shard}/{database}/{table})",
+    )
 
     i = sub.add_parser("inspect", help="run the local inspector (receiver + web page)")
     i.add_argument(
@@ -217,17 +237,48 @@ def _send_test(args: argparse.Namespace, out: IO[str]) -> int:
 def _schema(args: argparse.Namespace, out: IO[str]) -> int:
     if args.target != "clickhouse":
         sys.stderr.write(
-            "usage: astrid schema clickhouse [--schema otel|events] [--database NAME]\n"
+            "usage: astrid schema clickhouse [--schema otel|events] [--database NAME] "
+            "[--server-version X.Y] [--cluster NAME]\n"
         )
         return EXIT_USAGE
-    from .backends.clickhouse import schema_ddl
+    from .backends.clickhouse_schema import (
+        DEFAULT_ZOOKEEPER_PATH,
+        TTL_SINCE,
+        parse_version,
+        schema_ddl,
+    )
 
-    for stmt in schema_ddl(
-        schema=args.schema,
-        database=args.database,
-        table_prefix=args.table_prefix,
-        ttl_days=args.ttl_days,
-    ):
+    version = None
+    if args.server_version is not None:
+        version = parse_version(args.server_version)
+        if version is None:
+            sys.stderr.write(
+                "astrid schema clickhouse: --server-version must look like 24.8 or 18.16.1; "
+                f"got {args.server_version!r}\n"
+            )
+            return EXIT_USAGE
+    if args.zookeeper_path is not None and not args.cluster:
+        sys.stderr.write("astrid schema clickhouse: --zookeeper-path needs --cluster NAME\n")
+        return EXIT_USAGE
+    try:
+        statements = schema_ddl(
+            schema=args.schema,
+            database=args.database,
+            table_prefix=args.table_prefix,
+            ttl_days=args.ttl_days,
+            server_version=version,
+            cluster=args.cluster,
+            zookeeper_path=args.zookeeper_path or DEFAULT_ZOOKEEPER_PATH,
+        )
+    except ValueError as exc:
+        sys.stderr.write(f"astrid schema clickhouse: {exc}\n")
+        return EXIT_USAGE
+    if args.ttl_days and version is not None and version < TTL_SINCE:
+        sys.stderr.write(
+            f"astrid schema clickhouse: ClickHouse {version[0]}.{version[1]} has no TTL "
+            "(it came in 19.6); --ttl-days is left out\n"
+        )
+    for stmt in statements:
         out.write(stmt.rstrip().rstrip(";") + ";\n\n")
     return EXIT_OK
 

@@ -54,6 +54,19 @@ def _backend_stats(backend: Any) -> Dict[str, Any]:
     return {str(k): v for k, v in extra.items()} if isinstance(extra, dict) else {}
 
 
+def _backend_stats(backend: Any) -> Dict[str, Any]:
+    """What a backend adds to its lane's stats (the ClickHouse backend: its nodes); it must
+    answer from memory, without I/O. A backend without ``stats()`` adds nothing."""
+    hook = getattr(backend, "stats", None)
+    if not callable(hook):
+        return {}
+    try:
+        extra = hook()
+    except Exception:
+        return {}
+    return {str(k): v for k, v in extra.items()} if isinstance(extra, dict) else {}
+
+
 class BatchProcessor:
     """The caller-facing bounded queue plus the worker thread that sanitizes and batches records.
 
@@ -594,6 +607,7 @@ class BatchProcessor:
                     "breaker": lane.breaker.state,
                     "failures_by_reason": dict(c.failures_by_reason),
                 }
+                lanes[lane.name].update(_backend_stats(lane.backend))
                 lanes[lane.name].update(_backend_stats(lane.backend))
             values = list(lanes.values())
             failures: Dict[str, int] = {}

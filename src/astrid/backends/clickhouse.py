@@ -22,8 +22,8 @@ from .clickhouse_rows import OTEL_ROW, RowContext, events_row, otel_kind
 from .clickhouse_schema import (
     DEDUP_TOKEN_SINCE,
     DEFAULT_ZOOKEEPER_PATH,
-    OTEL_HINT,
-    OTEL_SINCE,
+    MAP_TYPES_SINCE,
+    OLD_SERVER_HINT,
     SCHEMAS,
     Version,
     check_cluster,
@@ -243,13 +243,13 @@ class ClickHouseBackend(BaseBackend):
                 logger.debug("astrid: ClickHouse server version %s.%s", *self._version)
             if self._schema_ready:
                 return None
-            if self.schema == "otel" and (0, 0) < self._version < OTEL_SINCE:
+            if self.schema == "otel" and (0, 0) < self._version < MAP_TYPES_SINCE:
                 logger.warning(
                     "astrid: ClickHouse %s.%s at %s: %s; not creating the otel tables",
                     self._version[0],
                     self._version[1],
                     redact_url(node.base_url),
-                    OTEL_HINT,
+                    OLD_SERVER_HINT,
                 )
                 self._schema_ready = True
                 return None

@@ -12,8 +12,8 @@ TTL_SINCE = (19, 6)
 #: insert_deduplication_token, and the table setting it needs on non-replicated tables.
 DEDUP_TOKEN_SINCE = (22, 2)
 #: the otel tables' Map and Bool types.
-OTEL_SINCE = (21, 12)
-OTEL_HINT = 'the otel schema needs ClickHouse 21.12+, or use `schema="events"`'
+MAP_TYPES_SINCE = (21, 12)
+OLD_SERVER_HINT = 'the otel schema needs ClickHouse 21.12+, or use `schema="events"`'
 
 #: Where a replicated table keeps its metadata in ZooKeeper / ClickHouse Keeper. ``{shard}``
 #: (and ``{replica}`` in the replica name) are the server's macros; ``{database}`` and
@@ -344,8 +344,8 @@ def schema_ddl(
     ttl = check_ttl_days(ttl_days)
     cluster = check_cluster(cluster)
     check_zookeeper_path(zookeeper_path)
-    if schema == "otel" and server_version is not None and server_version < OTEL_SINCE:
-        raise ValueError(f"{OTEL_HINT} (the server is {server_version[0]}.{server_version[1]})")
+    if schema == "otel" and server_version is not None and server_version < MAP_TYPES_SINCE:
+        raise ValueError(f"{OLD_SERVER_HINT} (the server is {server_version[0]}.{server_version[1]})")
     if server_version is not None and server_version < TTL_SINCE:
         ttl = None
     modern = server_version is None or server_version >= DEDUP_TOKEN_SINCE
