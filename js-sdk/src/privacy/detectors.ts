@@ -11,9 +11,22 @@ export const KINDS = 'private_key url_credentials url_secret jwt auth_header api
 export const ACTIONS = 'redact hash mask drop off'.split(' ')
 
 /** a Python-notation pattern as a JS RegExp (g: searched from a position, d: group offsets, u: code points) */
-export const py = (src: string, f = 'gdu'): RegExp =>
-  new RegExp(src.replace(/\\w/g, '[\\p{L}\\p{N}_]').replace(/\\d/g, '\\p{Nd}').replace(/\\s/g, '\\s\\x1c-\\x1f\\x85').replace(/\(\?i:([^)]*)\)/g, (_, w: string) =>
-    '(?:' + w.replace(/[a-z]/g, (c) => '[' + c + c.toUpperCase() + (({ i: '\u0131\u0130', s: '\u017f', k: '\u212a' } as any)[c] || '') + ']') + ')'), f)
+export const py = (src: string, f = 'gdu'): RegExp => {
+  let i
+  src = src.replace(/\\w/g, '[\\p{L}\\p{N}_]').replace(/\\d/g, '\\p{Nd}').replace(/\\s/g, '\\s\\x1c-\\x1f\\x85')
+  // (?i:...) sections hold no character class with letters and no escaped parenthesis
+  while ((i = src.indexOf('(?i:')) >= 0) {
+    let d = 1
+    let j = i + 4
+    for (; d; j++) d += src[j] == '(' ? 1 : src[j] == ')' ? -1 : 0
+    src =
+      src.slice(0, i) +
+      '(?:' +
+      src.slice(i + 4, j).replace(/[a-z]/g, (c) => '[' + c + c.toUpperCase() + (({ i: '\u0131\u0130', s: '\u017f', k: '\u212a' } as any)[c] || '') + ']') +
+      src.slice(j)
+  }
+  return new RegExp(src, f)
+}
 
 const NOT_PH = '(?!\\[(?:REDACTED|HASHED|MASKED):)'
 const PH_HEAD = /\[(?:HASHED|MASKED):[a-z_]*$/
@@ -30,8 +43,9 @@ const PHONE_END = '(?!\\d|[.-]\\d)'
 const P = [
   '-----BEGIN' + PK + '(?:[^-]|-(?!----)){0,16384}(?:-----END' + PK + ')?',
   '://(?<v>[^\\s/?#@:\\[\\]]{0,128}:[^\\s/?#@\\[\\]]{1,256})@',
-  '[?&;#](?i:access_token|refresh_token|id_token|auth_token|private_token|token|api_key|apikey|api-key|key|password|passwd|pwd|secret|client_secret|sig|signature|session|sessionid|session_id|jwt|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential' +
-    '|code|auth|authorization|auth_key|authkey|accesstoken|access-token|session_token|sessiontoken|csrf_token|csrf|xsrf_token|oauth_token|oauth_verifier|oauth_signature|client_assertion|assertion|samlresponse|credential|credentials|private_key|access_key|secret_key|otp|ticket)=' +
+  // the names of Python's URL parameter list, written compactly (the same set of names)
+  '[?&;#](?i:(?:access[_-]?|refresh_|id_|auth_|private_|session_?|(?:c|x)srf_|oauth_)?token|api[_-]?key|(?:auth_?|private_|access_|secret_)?key|passw(?:or)?d|pwd|(?:client_)?(?:secret|assertion)|sig(?:nature)?|session(?:_?id)?|jwt' +
+    '|x-(?:amz-(?:signature|credential|security-token)|goog-(?:signature|credential))|code|auth(?:orization)?|csrf|oauth_(?:verifier|signature)|samlresponse|credentials?|otp|ticket)=' +
     NOT_PH + '(?<v>[^&#\\s"\'<>()]{1,2048})',
   `(?<!${B64})eyJ${B64}{5,8192}\\.eyJ${B64}{2,16384}\\.${B64}{0,8192}(?!${B64})`,
   '(?<![A-Za-z0-9])(?i:bearer|basic)[ \\t]{1,4}(?<v>[A-Za-z0-9._~+/-]{8,4096}={0,3})(?![A-Za-z0-9._~+/=-])',
