@@ -102,3 +102,24 @@ test('identifiers are hashed the same way every time and never kept raw', async 
     RUNS,
   )
 })
+
+// The same salt and value give the same hash in both SDKs (lone surrogates hash as U+FFFD).
+const PYTHON = new URL('../../.venv/bin/python', import.meta.url).pathname
+const { existsSync } = await import('node:fs')
+const { execFileSync } = await import('node:child_process')
+test('keyed hashes are byte-identical to the Python engine', { skip: !existsSync(PYTHON) && 'no .venv/bin/python (scripts/test creates it)' }, async () => {
+  const values = fc.sample(fc.string({ unit: 'binary', maxLength: 30 }), { numRuns: 200, seed: 42 })
+  values.push('', 'ada@example.com', '\ud800', 'a\udc00b', '\ud83d\ude00', 'caf\u00e9')
+  for (const salt of ['vector-salt', 'sel-\u00e9\u2713']) {
+    const py = JSON.parse(
+      execFileSync(PYTHON, ['-c', 'import json,sys\nfrom astrid.privacy import PrivacyConfig, PrivacyEngine\nd=json.load(sys.stdin)\ne=PrivacyEngine(PrivacyConfig(salt=d["salt"]))\nprint(json.dumps([e.hash_value(v) for v in d["values"]]))'], {
+        input: JSON.stringify({ salt, values }),
+        cwd: new URL('../..', import.meta.url).pathname,
+        env: { ...process.env, PYTHONPATH: new URL('../../src', import.meta.url).pathname },
+      }).toString(),
+    )
+    const engine = createPrivacyEngine({ salt })
+    const js = await Promise.all(values.map((v) => engine.hashValue(v)))
+    values.forEach((v, i) => assert.equal(js[i], py[i], `hash of ${JSON.stringify(v)} under ${JSON.stringify(salt)}`))
+  }
+})
