@@ -75,6 +75,17 @@ export const autocapture = (options: AutocaptureOptions = {}, client: TelemetryC
       return r
     }
   }
+  const ctx = context((name, a) => c.trackEvent(name, a))
+  const on = (v: unknown): boolean => !!v
+  if (on(o.pageViews)) pageViews(ctx, typeof o.pageViews === 'object' ? o.pageViews : {})
+  if (on(o.clicks)) elementClicks(ctx)
+  if (on(o.outboundLinks)) outboundLinks(ctx)
+  if (on(o.fileDownloads)) fileDownloads(ctx, typeof o.fileDownloads === 'object' ? o.fileDownloads : {})
+  if (on(o.forms)) forms(ctx)
+  if (on(o.scrollDepth)) scrollDepth(ctx)
+  if (on(o.engagement)) engagement(ctx)
+  if (on(o.pageLeave)) pageLeave(ctx)
+  // after the features: their page-hide events are queued before the queue leaves with the page
   const del = delivery(c, hex(8), { outbox: o.outbox === undefined ? !mem : o.outbox, beacon: o.beacon })
   // Stamped on the worker after the privacy engine (these are ours, not the page's): session as of
   // the record's own time, device context, footprint. Then the application's beforeSend.
@@ -96,15 +107,5 @@ export const autocapture = (options: AutocaptureOptions = {}, client: TelemetryC
     del.clear()
     return r
   }
-  const ctx = context((name, a) => c.trackEvent(name, a))
-  const on = (v: unknown): boolean => !!v
-  if (on(o.pageViews)) pageViews(ctx, typeof o.pageViews === 'object' ? o.pageViews : {})
-  if (on(o.clicks)) elementClicks(ctx)
-  if (on(o.outboundLinks)) outboundLinks(ctx)
-  if (on(o.fileDownloads)) fileDownloads(ctx, typeof o.fileDownloads === 'object' ? o.fileDownloads : {})
-  if (on(o.forms)) forms(ctx)
-  if (on(o.scrollDepth)) scrollDepth(ctx)
-  if (on(o.engagement)) engagement(ctx)
-  if (on(o.pageLeave)) pageLeave(ctx)
   return { stats: del.stats }
 }

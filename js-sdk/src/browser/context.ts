@@ -26,7 +26,11 @@ const run = (fns: (() => void)[]): void => {
 export const context = (track: Ctx['track']): Ctx => {
   const c: Ctx = { track, path: () => win.location.pathname, watch: stopwatch, views: [], hide: [], leave: [], show: [] }
   on(doc, 'visibilitychange', () => doc.visibilityState === 'hidden' && run(c.hide))
-  on(win, 'pagehide', () => run(c.leave))
+  on(win, 'pagehide', () => {
+    run(c.leave)
+    // a download link fires pagehide and the page stays: carry on as shown
+    setTimeout(() => doc.visibilityState === 'visible' && run(c.show), 500)
+  })
   on(win, 'pageshow', (e: any) => e.persisted && run(c.show))
   return c
 }

@@ -110,6 +110,8 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
         if (r.ok === false && r.retryable) {
           failing = true
           box.save(batch.records, batch.resource, lane, me)
+          // the batches queued behind this one wait as long: keep them too
+          for (const item of l.q) if (item.records !== batch.records) box.save(item.records, item.resource, lane, me)
         } else failing = false
         if (done.size) box.remove(done)
       }
@@ -137,8 +139,10 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
 
   const hide = safe(() => {
     const p = ensure()
-    if (!p || hiding) return
+    if (!p) return
     hiding = true
+    // still here and visible a moment later (a download link fires pagehide): back to normal
+    setTimeout(() => doc.visibilityState === 'visible' && show(), 500)
     // gzip (CompressionStream) finishes after the page is gone: send plain JSON on the way out
     cfg.compression = 'none'
     sweep()

@@ -40,7 +40,7 @@ export const sessions = (project: string, o: SessionOptions, window: string): ((
   }
   const visitor = keep(local, 'astrid.visitor.' + project, () => hex(16))
   let s: State | null = mem ? null : local.get(key)
-  let saved = 0
+  let saved = -Infinity
   if (!mem) on(win, 'storage', (e: any) => {
     if (e.key === key) {
       try {
@@ -55,7 +55,7 @@ export const sessions = (project: string, o: SessionOptions, window: string): ((
         const o2: State | null = local.get(key)
         s = o2 && t - o2.last <= idle ? o2 : { id: hex(16), last: t }
       } else s = { id: hex(16), last: t }
-      saved = 0
+      saved = -Infinity
     }
     s.last = t
     // writes at most once a second: other tabs only need to know the session is alive
