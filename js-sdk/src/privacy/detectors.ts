@@ -75,7 +75,7 @@ const P = [
   `(?<![A-Za-z0-9_.])(?:${OCT}\\.){3}${OCT}(?![A-Za-z0-9_]|\\.\\d)`,
   // /home/<u>, /Users/<u>, C:\\Users\\<u>, C:/Users/<u>, and the same under WSL and Cygwin/MSYS mounts
   `(?<![A-Za-z0-9_.~-])(?:/(?:home|Users)/${HOME_NAME}|(?<![A-Za-z0-9_])(?:(?:[A-Za-z]:|(?:/mnt|/cygdrive)?/[A-Za-z](?=/))${SEP_2}(?i:users)${SEP_2}${HOME_NAME}`,
-].map((s) => py(s))
+]
 
 type M = RegExpExecArray
 export type Validator = ((v: string, m: M, s: string) => boolean) | 0
@@ -130,18 +130,17 @@ const PATHLIKE = /^([/~]|[A-Za-z]:[\\/])/
 // what may stand before a key on its line: indentation, a YAML list dash, an opening quote
 const LINE_START = /^[ \t]*(- )?["']?[A-Za-z0-9_.-]*$/
 
-/** Every detector in the order it runs: [kind, pattern, validator]. The value is group v (or v1/v2) or the whole match. */
-export const DETECTORS: [string, RegExp, Validator][] = [
-  ['private_key', P[0], 0],
-  ['url_credentials', P[1], 0],
-  ['url_secret', P[2], 0],
-  ['jwt', P[3], 0],
+const TABLE: [string, number, Validator][] = [
+  ['private_key', 0, 0],
+  ['url_credentials', 1, 0],
+  ['url_secret', 2, 0],
+  ['jwt', 3, 0],
   // a word after Bearer/Basic is a credential only if it does not look like prose
-  ['auth_header', P[4], (v) => /[\d+/=._~-]/.test(v) || /[A-Z]/.test(v.slice(1))],
-  ['api_key', P[5], 0],
+  ['auth_header', 4, (v) => /[\d+/=._~-]/.test(v) || /[A-Z]/.test(v.slice(1))],
+  ['api_key', 5, 0],
   [
     'secret',
-    P[6],
+    6,
     (v, m, s) => {
       const g = m.groups!
       const end = m.index + m[0].length
@@ -156,31 +155,40 @@ export const DETECTORS: [string, RegExp, Validator][] = [
       )
     },
   ],
-  ['secret', P[7], 0],
-  ['secret', P[8], 0],
-  ['email', P[9], (v) => !EXT.has(low(v.slice(v.lastIndexOf('.') + 1)))],
-  ['iban', P[10], ibanOk],
-  ['card', P[11], (v) => { const d = v.replace(/[ .-]/g, ''); const n = [...d].length; return n > 12 && n < 20 && luhnOk(d) }],
-  ['ssn', P[12], 0],
+  ['secret', 7, 0],
+  ['secret', 8, 0],
+  ['email', 9, (v) => !EXT.has(low(v.slice(v.lastIndexOf('.') + 1)))],
+  ['iban', 10, ibanOk],
+  ['card', 11, (v) => { const d = v.replace(/[ .-]/g, ''); const n = [...d].length; return n > 12 && n < 20 && luhnOk(d) }],
+  ['ssn', 12, 0],
   [
     'phone',
-    P[13],
+    13,
     (v) => {
       const n = count(v, /\p{Nd}/gu)
       return v[0] == '+' ? n > 7 && n < 16 : v.startsWith('00') ? n > 9 && n < 18 : !/^[0(]/.test(v) || (n > 8 && n < 13)
     },
   ],
-  ['ip', P[14], ipv6Ok],
-  ['ip', P[15], (v) => !/^127\.|^0\.0\.0\.0$|^255\.255\.255\.255$/.test(v)],
-  ['home_path', P[16], (v) => !SHARED.has(low(v.replace(/[\\/]+$/, '').split(/[\\/]+/).pop()!))],
+  ['ip', 14, ipv6Ok],
+  ['ip', 15, (v) => !/^127\.|^0\.0\.0\.0$|^255\.255\.255\.255$/.test(v)],
+  ['home_path', 16, (v) => !SHARED.has(low(v.replace(/[\\/]+$/, '').split(/[\\/]+/).pop()!))],
 ]
+
+let compiled: [string, RegExp, Validator][] | undefined
+/**
+ * Every detector in the order it runs: [kind, pattern, validator]. The value is group v (or
+ * v1/v2) or the whole match. Compiled on first use, on the worker: where a browser lacks
+ * look-behind, that fails inside the engine's error handling (the record is dropped), never
+ * when the SDK loads.
+ */
+export const detectors = (): [string, RegExp, Validator][] => compiled || (compiled = TABLE.map(([k, i, v]) => [k, py(P[i]), v]))
 
 const API_HINT = /AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|xox|k_live_|k_test_|AIza|sk-/
 const IBAN_HINT = py('[A-Z]{2}\\d\\d ?[A-Z0-9]{4}', 'u')
 const SECRET_HINT = /pass|pwd|secret|token|key|credential|session/
 const DIGIT_RUN = py('\\d[\\d \\t().-]*\\d', 'gu')
 
-/** For each of DETECTORS, a cheap necessary condition for it to match `t`. */
+/** For each of detectors(), a cheap necessary condition for it to match `t`. */
 export const gates = (t: string): boolean[] => {
   const l = low(t)
   const h = (x: string): boolean => t.includes(x)

@@ -54,9 +54,10 @@ const LIMITS: [string, number, number, number][] = [
   ['maxDepth', 5, 1, 64],
   ['maxListLength', 128, 1, 1e6],
 ]
-const LONE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
+let lone: RegExp
 /** `s` with every lone surrogate replaced by U+FFFD, as TextEncoder (and Python's engine) does */
-const wf = (s: string): string => s.replace(LONE, '\ufffd')
+const wf = (s: string): string =>
+  s.replace((lone = lone || new RegExp('[\\ud800-\\udbff](?![\\udc00-\\udfff])|(?<![\\ud800-\\udbff])[\\udc00-\\udfff]', 'g')), '\ufffd')
 const isMap = (v: any): boolean => v instanceof Map || (!!v && typeof v == 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(v)))
 const items = (v: any): any[] | 0 => (Array.isArray(v) || v instanceof Set ? [...v] : 0)
 const text = (v: any): string => (ArrayBuffer.isView(v) ? new TextDecoder().decode(v) : safeStr(v))
@@ -304,7 +305,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
     sanitizeRecord: async (r) => (await batch([r]))[0] || null,
     sanitizeAttributes: (a) => run(() => attrs(a), {}),
     sanitizeText: (t) => run(() => scan(text(t))[0], ''),
-    hashValue: (v) => mac(text(v).replace(LONE, '\ufffd')),
+    hashValue: async (v) => mac(wf(text(v))),
     stats: () => ({ ...total }),
   }
 }

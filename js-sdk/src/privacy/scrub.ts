@@ -1,5 +1,5 @@
 /** The scrubber: the cheap pre-scan, then each detector's gate, pattern and validator in turn (as Python's privacy_scrub.py). */
-import { DETECTORS, gates, py } from './detectors'
+import { detectors, gates, py } from './detectors'
 
 // The pre-scan: every detector's match contains one of these literals or a run of seven
 // digit-like characters (or the digits and groups of an IBAN).
@@ -24,7 +24,7 @@ export const scrubText = (t: string, actions: Record<string, string>, rep: Repla
   let drop = false
   // gates are read on the text as given: replacing a value only ever removes matches
   const open = gates(t)
-  DETECTORS.forEach(([kind, re, ok], i) => {
+  detectors().forEach(([kind, re, ok], i) => {
     const action = actions[kind]
     if (!open[i] || action == 'off') return
     let out = ''
