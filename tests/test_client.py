@@ -610,3 +610,156 @@ def test_flush_after_shutdown_of_an_unused_client_is_true():
     c = astrid.TelemetryClient("idle", backend="memory", enabled=True)
     assert c.shutdown(1)
     assert c.flush(1) is True
+
+
+# ---------------------------------------------------------------- the environment never breaks the host (issue 9, item 9)
+
+import logging as _logging  # noqa: E402
+
+from astrid import config as _config  # noqa: E402
+from astrid.config import TelemetryConfig  # noqa: E402
+
+_DEFAULTS = {f: getattr(TelemetryConfig(project_name="d", env={}), f) for f in TelemetryConfig.option_names()}
+
+_BAD_ENV = [
+    ("ASTRID_BATCH_SIZE", "0", "batch_size"),
+    ("ASTRID_BATCH_SIZE", "-3", "batch_size"),
+    ("ASTRID_BATCH_SIZE", "9" * 5000, "batch_size"),
+    ("ASTRID_BATCH_SIZE", "12.5", "batch_size"),
+    ("ASTRID_MAX_QUEUE_SIZE", "999999999999", "max_queue_size"),
+    ("ASTRID_SAMPLE_RATE", "nan", "sample_rate"),
+    ("ASTRID_SAMPLE_RATE", "-0.5", "sample_rate"),
+    ("ASTRID_SAMPLE_RATE", "1e400", "sample_rate"),
+    ("ASTRID_TIMEOUT", "inf", "timeout"),
+    ("ASTRID_TIMEOUT", "ten", "timeout"),
+    ("ASTRID_FLUSH_INTERVAL", "0", "flush_interval"),
+    ("ASTRID_SHUTDOWN_TIMEOUT", "-1", "shutdown_timeout"),
+    ("ASTRID_COMPRESSION", "brotli", "compression"),
+    ("ASTRID_COMPRESSION_LEVEL", "11", "compression_level"),
+    ("ASTRID_EVENTS_AS", "metrics", "events_as"),
+    ("ASTRID_BACKEND", "kafka", "backend"),
+    ("ASTRID_ENDPOINT", "http://collector.example:4318", "endpoint"),
+    ("ASTRID_ENDPOINT", "ftp://collector.example", "endpoint"),
+    ("ASTRID_ENDPOINT", "http://[::1", "endpoint"),
+    ("ASTRID_CA_FILE", "/nonexistent/ca.pem", "ca_file"),
+    ("ASTRID_CLIENT_CERT", "/nonexistent/cert.pem", "client_cert"),
+    ("ASTRID_CLIENT_KEY", "/nonexistent/key.pem", "client_key"),
+    ("ASTRID_DEBUG", "sometimes", "debug"),
+    ("ASTRID_ALLOW_INSECURE", "perhaps", "allow_insecure"),
+    ("ASTRID_HEADERS", "x-api-key=abc%0D%0AInjected: 1", "headers"),
+]
+
+
+@pytest.mark.parametrize("enabled", [True, None], ids=["on", "off"])
+@pytest.mark.parametrize("var, value, option", _BAD_ENV, ids=[f"{v}={x[:20]}" for v, x, _ in _BAD_ENV])
+def test_an_invalid_environment_value_is_logged_once_and_ignored(monkeypatch, caplog, var, value, option, enabled):
+    monkeypatch.setenv(var, value)
+    _config._warned.clear()
+    caplog.set_level(_logging.WARNING, logger="astrid")
+    clients = [astrid.TelemetryClient("env-app", backend="memory" if option != "backend" else None,
+                                      enabled=enabled, install_atexit=False) for _ in range(2)]
+    for c in clients:
+        assert getattr(c.config, option) == _DEFAULTS[option]
+        c.track_event("e")
+        c.flush(1)
+        c.shutdown(1)
+    mentions = [r for r in caplog.records if var in r.getMessage()]
+    assert len(mentions) == 1, [r.getMessage() for r in caplog.records]
+    assert "9" * 100 not in mentions[0].getMessage()  # a huge value is shortened in the log
+
+
+def test_a_plaintext_remote_endpoint_is_accepted_from_the_environment_with_allow_insecure(monkeypatch):
+    monkeypatch.setenv("ASTRID_ENDPOINT", "http://collector.example:4318")
+    monkeypatch.setenv("ASTRID_ALLOW_INSECURE", "1")
+    c = astrid.TelemetryClient("env-app", enabled=False)
+    assert c.config.endpoint == "http://collector.example:4318"
+
+
+def test_otel_variables_out_of_range_are_ignored(monkeypatch):
+    for name, value in [("OTEL_EXPORTER_OTLP_TIMEOUT", "inf"), ("OTEL_EXPORTER_OTLP_TIMEOUT", "1e300"),
+                        ("OTEL_EXPORTER_OTLP_TIMEOUT", "nan"), ("OTEL_EXPORTER_OTLP_TIMEOUT", "-5"),
+                        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector.example:4318"),
+                        ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=a%0Ab,ok=1")]:
+        monkeypatch.setenv(name, value)
+        c = astrid.TelemetryClient("env-app", enabled=True, install_atexit=False)
+        (backend,) = c.backends
+        for sig in backend.signals.values():
+            assert 0 < sig.timeout <= 3600
+            assert sig.url.startswith("http://localhost:4318/")
+            assert all("\n" not in v for v in sig.headers.values())
+        c.shutdown(0.5)
+        monkeypatch.delenv(name)
+
+
+@pytest.mark.parametrize(
+    "kwargs, option",
+    [({"batch_size": 0}, "batch_size"), ({"sample_rate": float("nan")}, "sample_rate"),
+     ({"compression": "brotli"}, "compression"), ({"endpoint": "http://collector.example:4318"}, "endpoint"),
+     ({"headers": {"x": "a\r\nb"}}, "headers"), ({"backend": "kafka"}, "backend"),
+     ({"ca_file": "/nonexistent/ca.pem", "enabled": True}, "ca_file")],
+)
+def test_an_invalid_argument_still_raises_at_construction(kwargs, option):
+    with pytest.raises((ValueError, TypeError)) as info:
+        c = astrid.TelemetryClient("arg-app", **dict({"enabled": True}, **kwargs))
+        c.shutdown(0.1)
+    assert option in str(info.value)
+
+
+def test_the_argument_wins_over_a_bad_environment_value(monkeypatch):
+    monkeypatch.setenv("ASTRID_BATCH_SIZE", "0")
+    c = astrid.TelemetryClient("arg-app", backend="memory", batch_size=7, enabled=False)
+    assert c.config.batch_size == 7
+
+
+_ENV_NAMES = sorted(
+    {f.metadata["env"] for f in __import__("dataclasses").fields(TelemetryConfig) if f.metadata.get("env")}
+    - {"ASTRID_SPOOL_DIR", "ASTRID_FILE_PATH"}  # these create files where they point
+) + [
+    "ASTRID_TELEMETRY", "ENV_PROP_APP_TELEMETRY", "DO_NOT_TRACK", "CI", "XDG_CONFIG_HOME", "XDG_DATA_HOME",
+    "XDG_CACHE_HOME", "HOME", "OTEL_SDK_DISABLED", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+    "OTEL_EXPORTER_OTLP_COMPRESSION", "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_CERTIFICATE",
+]
+_NASTY_VALUES = st.sampled_from([
+    "", " ", "0", "1", "-1", "nan", "NaN", "inf", "-inf", "1e400", "9" * 400, "true", "false", "yes", "off",
+    "otlp", "memory", "console", "clickhouse", "http", "file", "otlp,memory", "logs", "spans", "gzip", "none",
+    "http://collector.example:4318", "https://collector.example", "http://127.0.0.1:1", "ftp://x", "http://[::1",
+    "/nonexistent/file.pem", "/", "relative/dir", "k=v,k2=%0D%0Ax", "a=%ZZ", "=,=,", "\x00", "\u202e", "é=ü",
+    "http/json", "http/protobuf", "grpc", "service.name=x,deployment.environment=prod",
+])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    env=st.dictionaries(
+        st.one_of(st.sampled_from(_ENV_NAMES), st.text(min_size=1, max_size=12).map(lambda s: "ASTRID_" + s)),
+        st.one_of(_NASTY_VALUES, st.text(max_size=40)),
+        max_size=8,
+    ),
+    enabled=st.sampled_from([True, None]),
+)
+def test_no_environment_makes_the_client_raise(env, enabled):
+    # ASTRID_DEBUG=1 would attach a stderr handler for the rest of the session (tested on its own)
+    env = {k: v for k, v in env.items() if k not in ("ASTRID_SPOOL_DIR", "ASTRID_FILE_PATH", "ASTRID_DEBUG")}
+    # anything that is not loopback goes to a loopback proxy that refuses: no traffic leaves the machine
+    proxy = "http://127.0.0.1:%d" % _REFUSED_PORT
+    env.update({"http_proxy": proxy, "https_proxy": proxy})
+    for name in ("ASTRID_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):  # nor to a real local collector
+        if not env.get(name, "").strip():
+            env[name] = "http://127.0.0.1:%d" % _REFUSED_PORT
+    c = astrid.TelemetryClient("env-prop-app", enabled=enabled, env=env, install_atexit=False, shutdown_timeout=0.2)
+    c.track_event("e", {"k": 1})
+    c.track_metric("m", 2)
+    c.track_log("l", level="warning")
+    c.track_error("boom")
+    with c.span("s") as span:
+        span.set_attribute("a", "b")
+    c.flush(0.05)
+    c.stats()
+    c.shutdown(0.1)
+
+
+_REFUSED_PORT = refused_port()

@@ -174,3 +174,101 @@ def test_first_run_notice_never_raises_on_unwritable_config(tmp_path):
     blocker.write_text("x")
     out = io.StringIO()
     assert first_run_notice(P, stream=out, env={"XDG_CONFIG_HOME": str(blocker)}) is False
+
+
+# ---------------------------------------------------------------- no home directory (issue 9, item 9)
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import textwrap  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from astrid.consent import config_dir, consent_summary  # noqa: E402
+
+_SRC = str(Path(__file__).resolve().parent.parent / "src")
+
+# Everything the SDK may import is loaded first: after setuid the interpreter's own directory
+# may be unreadable to the new uid.
+_HOMELESS_PROGRAM = """
+    import io, os, sys, json
+    import astrid, astrid.client, astrid.pipeline, astrid.privacy, astrid.consent, astrid.transport
+    import astrid.backends.otlp, astrid.backends.memory, astrid.encoding.otlp_proto
+    warm = astrid.TelemetryClient("warm", backend="memory", enabled=True)
+    warm.track_event("e"); warm.flush(2); warm.shutdown(2)
+    {become}
+    out = {{}}
+    c = astrid.TelemetryClient("homeless-app", backend="memory")
+    out["enabled"] = c.enabled
+    out["rule"] = c.decision.rule
+    out["set_consent"] = c.set_consent(True)
+    c.track_event("e"); c.flush(1); c.shutdown(1)
+    out["summary"] = astrid.consent.consent_summary("homeless-app")["rule"]
+    out["notice"] = astrid.consent.first_run_notice("homeless-app", stream=io.StringIO())
+    on = astrid.TelemetryClient("homeless-app", backend="memory", enabled=True)
+    on.track_event("e"); out["flushed"] = on.flush(2); on.shutdown(2)
+    print(json.dumps(out))
+"""
+
+
+def _run_homeless(become: str) -> "subprocess.CompletedProcess[str]":
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HOME", "XDG_CONFIG_HOME", "USERPROFILE", "CI") and not k.startswith(("ASTRID_", "OTEL_"))}
+    env["PYTHONPATH"] = _SRC
+    code = textwrap.dedent(_HOMELESS_PROGRAM.format(become=become.replace("\n", "\n    ")))
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+
+
+def _check_homeless(proc: "subprocess.CompletedProcess[str]") -> None:
+    import json
+
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    # nobody opted in and nothing can be stored: off, without an exception, and the app's own
+    # enabled=True still works
+    assert out == {"enabled": False, "rule": "default", "set_consent": False, "summary": "default",
+                   "notice": False, "flushed": True}
+    assert proc.stderr == ""
+
+
+@pytest.mark.skipif(not hasattr(os, "setuid") or os.geteuid() != 0, reason="needs root to become a uid without a passwd entry")
+def test_a_user_without_a_passwd_entry_and_no_home_never_breaks_the_host():
+    import pwd
+
+    uid = 54321
+    while True:
+        try:
+            pwd.getpwuid(uid)
+            uid += 1
+        except KeyError:
+            break
+    _check_homeless(_run_homeless("os.setgid(%d); os.setuid(%d)" % (uid, uid)))
+
+
+def test_a_failing_password_database_and_no_home_never_breaks_the_host():
+    # the same without root: HOME unset and the password lookup failing as for an unknown uid
+    _check_homeless(_run_homeless(
+        "import pwd\n"
+        "def _missing(uid):\n"
+        "    raise KeyError('getpwuid(): uid not found: %d' % uid)\n"
+        "pwd.getpwuid = _missing"
+    ))
+
+
+def test_config_dir_without_any_home_raises_an_os_error_the_store_handles(monkeypatch):
+    import pwd
+
+    def missing(uid):
+        raise KeyError(uid)
+
+    monkeypatch.setattr(pwd, "getpwuid", missing)
+    monkeypatch.delenv("HOME", raising=False)
+    env = {"XDG_CONFIG_HOME": "relative/dir"}  # a relative XDG_CONFIG_HOME is ignored (XDG spec)
+    with pytest.raises(OSError):
+        config_dir(env)
+    store = ConsentStore(env)
+    assert store.get("p") is None and store.clear("p") is False
+    with pytest.raises(OSError):
+        store.set("p", True)
+    assert decide("p", None, env).rule == "default"
+    assert consent_summary("p", env)["consent_file"] is None
+    assert first_run_notice("p", stream=io.StringIO(), env=env) is False

@@ -8,7 +8,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, FrozenSet, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Set, Tuple
 
 from . import _silence
 
@@ -121,6 +121,7 @@ class TelemetryConfig:
             options = dict(options, endpoint=",".join(e.strip() for e in endpoint))
         fields = {f.name: f for f in dataclasses.fields(cls)}
         given = frozenset(k for k, v in options.items() if v is not None and k in fields)
+        from_env: List[str] = []
         values: Dict[str, Any] = {"env": env, "explicit": given}
         for name, f in fields.items():
             if name in ("env", "explicit"):
@@ -129,15 +130,38 @@ class TelemetryConfig:
                 values[name] = options[name]
                 continue
             var = f.metadata.get("env")
-            if var and env.get(var, "").strip() != "":
+            raw = env.get(var) if var else None
+            if var and isinstance(raw, str) and raw.strip() != "":
+                # an end user's value must not break the host program: a bad one is logged
+                # (once) and the default is used, whether telemetry is on or off
                 try:
-                    values[name] = _from_env(name, f, env[var], var)
-                except ValueError as exc:
-                    # an end user's typo in the environment must not break the host program
-                    logger.warning("%s; using the default", exc)
+                    value = _from_env(name, f, raw, var)
+                    cls._check_one(name, value)
+                except (ValueError, TypeError) as exc:
+                    warn_env_once(var, raw, "ignoring %s=%s: %s; using the default" % (var, _short(raw), exc))
+                    continue
+                values[name] = value
+                from_env.append(name)
+        if from_env:
+            _check_env_combinations(values, from_env, fields)
         cfg = cls(**values)
-        cfg.validate()
+        try:
+            cfg.validate()
+        except (ValueError, TypeError) as exc:
+            if not from_env:
+                raise
+            # a combination the per-option checks cannot see: the environment gives way
+            warn_env_once(",".join(from_env), "", "%s; ignoring the environment's values for %s" % (exc, ", ".join(from_env)))
+            for name in from_env:
+                del values[name]
+            cfg = cls(**values)
+            cfg.validate()
         return cfg
+
+    @classmethod
+    def _check_one(cls, name: str, value: Any) -> None:
+        """Validate one option on its own (every other option at its default)."""
+        cls(project_name="check", env={}, **{name: value}).validate()
 
     def validate(self) -> None:
         """Raise ValueError/TypeError naming the option and what is allowed."""
@@ -170,6 +194,10 @@ class TelemetryConfig:
             isinstance(k, str) and isinstance(v, str) for k, v in self.headers.items()
         ):
             raise TypeError("headers must be a mapping of str to str")
+        for k, v in self.headers.items():
+            problem = header_problem(k, v)
+            if problem:
+                raise ValueError("headers: %s" % problem)
         if not isinstance(self.resource_attributes, Mapping):
             raise TypeError("resource_attributes must be a mapping of attribute names to values")
         if self.before_send is not None and not callable(self.before_send):
@@ -215,21 +243,116 @@ def parse_headers(text: str) -> Dict[str, str]:
     return out
 
 
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_BAD_VALUE_CHAR = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
+
+
+def header_problem(name: str, value: str) -> Optional[str]:
+    """Why an HTTP header cannot be sent (a name that is not a token, a control or non-Latin-1
+    character in the value), or None when it can."""
+    if not _TOKEN.fullmatch(name):
+        return "%r is not a valid header name (letters, digits and !#$%%&'*+.^_`|~- only)" % name
+    if _BAD_VALUE_CHAR.search(value):
+        return "the value of %r has a line break, a control character or a character outside Latin-1" % name
+    return None
+
+
+def valid_headers(headers: Mapping[str, str], source: str) -> Dict[str, str]:
+    """The headers that can be sent; each one dropped is logged once (for environment values)."""
+    out: Dict[str, str] = {}
+    for k, v in headers.items():
+        problem = header_problem(k, v)
+        if problem:
+            warn_env_once(source, k, "%s: %s; header ignored" % (source, problem))
+        else:
+            out[k] = v
+    return out
+
+
+_warned: Set[Tuple[str, str, str]] = set()
+
+
+def warn_env_once(var: str, raw: str, problem: str) -> None:
+    """Log an ignored environment value once per process (it is read by every client created)."""
+    key = (var, raw[:200], problem[:200])
+    if key in _warned:
+        return
+    if len(_warned) > 1000:
+        _warned.clear()
+    _warned.add(key)
+    logger.warning("%s", problem)
+
+
+def _check_env_combinations(values: Dict[str, Any], from_env: List[str], fields: Mapping[str, Any]) -> None:
+    """Drop environment values that are valid alone but not with the rest (logged once)."""
+
+    def drop(name: str, problem: str) -> None:
+        var = fields[name].metadata.get("env") or name
+        warn_env_once(var, str(values.get(name)), problem + "; using the default")
+        values.pop(name, None)
+        from_env.remove(name)
+
+    allow_insecure = values.get("allow_insecure", fields["allow_insecure"].default)
+    if "endpoint" in from_env:
+        from .network import check_endpoint  # the same rule the backends apply at construction
+
+        for part in str(values["endpoint"]).split(","):
+            try:
+                check_endpoint(part, bool(allow_insecure), "ASTRID_ENDPOINT")
+            except ValueError as exc:
+                drop("endpoint", str(exc))
+                break
+    if "backend" in from_env:
+        from .backends import check_backend_spec
+
+        spec = values["backend"]
+        try:
+            check_backend_spec([p.strip() for p in spec.split(",")] if "," in spec else spec)
+        except (ValueError, TypeError) as exc:
+            drop("backend", "ASTRID_BACKEND: %s" % exc)
+    tls = [n for n in ("ca_file", "client_cert", "client_key") if n in from_env]
+    if tls:
+        problem = _tls_problem(values.get("ca_file"), values.get("client_cert"), values.get("client_key"))
+        if problem:
+            for name in tls:
+                drop(name, "%s (from the environment): %s" % (fields[name].metadata.get("env"), problem))
+
+
+def _tls_problem(ca_file: Any, cert: Any, key: Any) -> Optional[str]:
+    """Why these TLS files cannot be used, or None (the transport loads them the same way)."""
+    import ssl
+
+    try:
+        ctx = ssl.create_default_context(cafile=ca_file or None)
+        if cert:
+            ctx.load_cert_chain(cert, key or None, password="")  # never OpenSSL's terminal prompt
+        elif key:
+            return "a client key without a client certificate"
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        return "cannot load the TLS files: %s" % type(exc).__name__
+    return None
+
+
 def _from_env(name: str, f: "dataclasses.Field[Any]", raw: str, var: str) -> Any:
     raw = raw.strip()
     default = f.default
+    if name == "headers":
+        return valid_headers(parse_headers(raw), var)
+    if isinstance(default, bool):
+        b = parse_bool(raw)
+        if b is None:
+            raise ValueError("%s takes 1/true/yes/on or 0/false/no/off" % name)
+        return b
     try:
-        if name == "headers":
-            return parse_headers(raw)
-        if isinstance(default, bool):
-            b = parse_bool(raw)
-            if b is None:
-                raise ValueError
-            return b
         if isinstance(default, int):
             return int(raw)
         if isinstance(default, float):
             return float(raw)
     except ValueError:
-        raise ValueError("environment variable %s=%r is not a valid value for %s" % (var, raw, name))
+        raise ValueError("%s takes %s" % (name, "an integer" if isinstance(default, int) else "a number"))
     return raw
+
+
+def _short(raw: str) -> str:
+    """An environment value fit for a log line: quoted, escaped, at most ~60 characters."""
+    return repr(raw if len(raw) <= 60 else raw[:57] + "...")

@@ -80,9 +80,10 @@ def decide(
             return Decision(value, var, "%s=%s is set" % (var, env.get(var)))
     if is_ci(env):
         return Decision(False, "ci", "running in CI, where telemetry stays off and stored consent is ignored")
-    stored = ConsentStore(env).get(project_name)
+    store = ConsentStore(env)
+    stored = store.get(project_name)
     if stored is not None:
-        where = ConsentStore(env).path(project_name)
+        where = store.path(project_name)
         return Decision(
             stored,
             "stored_consent",
@@ -91,12 +92,35 @@ def decide(
     return Decision(False, "default", "nobody opted in; telemetry is off by default")
 
 
+class NoHomeError(OSError):
+    """Neither XDG_CONFIG_HOME, HOME nor the password database says where the user's files are."""
+
+
+def _home(env: Mapping[str, str]) -> Optional[str]:
+    home = env.get("HOME") or env.get("USERPROFILE") or ""
+    if os.path.isabs(home):
+        return home
+    try:
+        # HOME unset: the password database (a uid without an entry raises KeyError on 3.9-3.11,
+        # RuntimeError from 3.12; an unreadable database OSError)
+        home = str(Path.home())
+    except Exception:
+        return None
+    return home if os.path.isabs(home) else None
+
+
 def config_dir(env: Optional[Mapping[str, str]] = None) -> Path:
-    """``$XDG_CONFIG_HOME/astrid`` (default ``~/.config/astrid``)."""
+    """``$XDG_CONFIG_HOME/astrid`` (default ``~/.config/astrid``).
+
+    Raises NoHomeError (an OSError) when there is no absolute XDG_CONFIG_HOME and no home
+    directory can be found: then there is no per-user consent, and nothing is written.
+    """
     env = environ() if env is None else env
     base = env.get("XDG_CONFIG_HOME") or ""
     if not base or not os.path.isabs(base):
-        home = env.get("HOME") or env.get("USERPROFILE") or str(Path.home())
+        home = _home(env)
+        if home is None:
+            raise NoHomeError("no home directory (HOME unset and no password database entry) and no XDG_CONFIG_HOME")
         base = os.path.join(home, ".config")
     return Path(base) / "astrid"
 
@@ -110,9 +134,15 @@ class ConsentStore:
     """Per-user, per-project consent in ``<config dir>/consent/<project>.json`` (owner-only, atomic)."""
 
     def __init__(self, env: Optional[Mapping[str, str]] = None) -> None:
-        self.root = config_dir(env) / "consent"
+        try:
+            self.root: Optional[Path] = config_dir(env) / "consent"
+        except NoHomeError:
+            self.root = None  # no home directory: nothing stored, nothing can be
 
     def path(self, project_name: str) -> Path:
+        """Where the consent is kept (raises NoHomeError when the user has no home directory)."""
+        if self.root is None:
+            raise NoHomeError("no home directory and no XDG_CONFIG_HOME: consent cannot be stored")
         return self.root / (_slug(project_name) + ".json")
 
     def get(self, project_name: str) -> Optional[bool]:
@@ -207,7 +237,7 @@ def consent_summary(project_name: str, env: Optional[Mapping[str, str]] = None) 
         "rule": d.rule,
         "reason": d.reason,
         "stored_consent": store.get(project_name),
-        "consent_file": str(store.path(project_name)),
+        "consent_file": str(store.path(project_name)) if store.root is not None else None,
         "ci": is_ci(env),
         "switch": project_env_name(project_name),
     }

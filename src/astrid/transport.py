@@ -239,7 +239,8 @@ class HttpTransport:
             )
         if self._client_cert:
             try:
-                ctx.load_cert_chain(self._client_cert, self._client_key)
+                # password="": an encrypted key fails here instead of OpenSSL prompting on the terminal
+                ctx.load_cert_chain(self._client_cert, self._client_key, password="")
             except (OSError, ssl.SSLError) as exc:
                 raise ValueError(
                     f"client_cert/client_key cannot be loaded (PEM certificate and key expected): {type(exc).__name__}"

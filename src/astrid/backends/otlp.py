@@ -6,7 +6,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
-from ..config import parse_headers
+from ..config import parse_headers, valid_headers, warn_env_once
 from ..encoding import PROTOCOLS, otlp_encoder
 from ..encoding import otlp_common as common
 from ..records import Record
@@ -239,7 +239,7 @@ def _env_url(env: Mapping[str, str], name: str, allow_insecure: bool) -> Optiona
         return check_endpoint(value, allow_insecure, name)
     except ValueError as exc:
         # an end user's environment must not break the host program
-        logger.warning("astrid: %s; ignoring it", exc)
+        warn_env_once(name, value, "astrid: %s; ignoring it" % exc)
         return None
 
 
@@ -249,7 +249,7 @@ def _env_choice(env: Mapping[str, str], name: str, allowed: Tuple[str, ...]) -> 
         return None
     if value.lower() in allowed:
         return value.lower()
-    logger.warning("astrid: %s=%r is not one of %s; ignoring it", name, value, ", ".join(allowed))
+    warn_env_once(name, value, "astrid: %s=%r is not one of %s; ignoring it" % (name, value, ", ".join(allowed)))
     return None
 
 
@@ -259,14 +259,14 @@ def _env_timeout(env: Mapping[str, str], name: str, default: float) -> float:
         return default
     try:
         millis = float(value)  # the OTLP spec gives timeouts in milliseconds
-        if millis > 0 and millis == millis:
+        if 0 < millis <= 3_600_000:  # NaN, inf and more than the client's own maximum are ignored
             return millis / 1000.0
     except ValueError:
         pass
-    logger.warning("astrid: %s=%r is not a positive number of milliseconds; ignoring it", name, value)
+    warn_env_once(name, value, "astrid: %s=%r is not a number of milliseconds from 1 to 3600000; ignoring it" % (name, value))
     return default
 
 
 def _env_headers(env: Mapping[str, str], name: str) -> Dict[str, str]:
     value = _env_value(env, name)
-    return parse_headers(value) if value else {}
+    return valid_headers(parse_headers(value), name) if value else {}
