@@ -7,6 +7,12 @@ import { GZIP_MIN_BYTES, gzip, post } from '../transport'
 
 export const SIGNATURE_HEADER = 'X-Astrid-Signature'
 
+// end - start in ns, exact for nanosecond strings (a double holds epoch nanoseconds to 256 ns only)
+const durationNs = (start: any, end: any): number => {
+  const [a, b] = [nanos(start), nanos(end)].map((t) => t.padStart(10, '0'))
+  return (+b.slice(0, -9) - +a.slice(0, -9)) * 1e9 + (+b.slice(-9) - +a.slice(-9))
+}
+
 /** A record as the generic JSON format has it (Python's Record.to_dict). */
 export const toDict = (r: any): Record<string, unknown> => {
   finalize(r)
@@ -19,7 +25,7 @@ export const toDict = (r: any): Record<string, unknown> => {
       span_id: r.spanId,
       parent_span_id: r.parentSpanId || null,
       end_timestamp: rfc3339(r.end),
-      duration_ms: Math.max(0, (+nanos(r.end) - +nanos(r.time)) / 1e6),
+      duration_ms: Math.max(0, durationNs(r.time, r.end) / 1e6),
       status: r.status || 'unset',
       status_message: r.statusMessage || '',
       events: (r.events || []).map((e: any) => ({ name: e.name, timestamp: rfc3339(e.time), attributes: { ...e.attributes } })),
