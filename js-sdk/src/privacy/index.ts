@@ -229,7 +229,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
       }
       if (r == KEY_HASH) {
         const list = items(v)
-        const h =
+        const h: any =
           typeof v == 'boolean' ? v : list ? list.slice(0, L.maxListLength).filter((x) => x != null).map((x) => (typeof x == 'boolean' ? x : hashOne(x))) : hashOne(v)
         if (h == null || (list && h.includes(null))) count('keys_removed')
         else {
