@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import logging
+import re
 import socket
 import threading
 import time
@@ -53,6 +54,21 @@ def redact_url(url: str) -> str:
         return f"{parts.scheme}://{host}{port}{parts.path}"
     except ValueError:
         return "<invalid url>"
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def log_excerpt(data: Any, limit: int = 200) -> str:
+    """Text a receiver sent, fit for one log line: at most ``limit`` characters, control and
+    bidi characters (newlines, ANSI escapes, RTL overrides) shown escaped, so a hostile or
+    broken receiver cannot forge log lines or hide text."""
+    try:
+        text = data[: limit * 4].decode("utf-8", "replace") if isinstance(data, (bytes, bytearray)) else str(data)
+    except Exception:
+        return "<unprintable>"
+    text = _UNPRINTABLE.sub(lambda m: "\\x%02x" % ord(m.group()) if ord(m.group()) < 0x100 else "\\u%04x" % ord(m.group()), text.strip())
+    return text[:limit] + ("…" if len(text) > limit else "")
 
 
 def redact_headers(headers: Mapping[str, str]) -> Dict[str, str]:

@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
 
 from .._version import __version__
-from ..network import TransportError, check_endpoint, redact_url
+from ..network import TransportError, check_endpoint, log_excerpt, redact_url
 from ..records import SDK_NAME, ErrorRecord
 from ..resilience import result_from_status
 from ..signing import SIGNATURE_HEADER, sign
@@ -143,7 +143,7 @@ class HttpBackend(BaseBackend):
         )
         if not result.ok:
             log = logger.debug if result.retryable else logger.warning
-            excerpt = resp.body[:200].decode("utf-8", "replace").strip()
+            excerpt = log_excerpt(resp.body)
             log(
                 "astrid: HTTP endpoint %s answered %d%s%s",
                 redact_url(self.endpoint),

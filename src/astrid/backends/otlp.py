@@ -138,6 +138,7 @@ class OTLPBackend(BaseBackend):
             return ExportResult.failure("encoding_error")
 
     def _export(self, batch: Batch, timeout: float) -> ExportResult:
+        from ..network import log_excerpt
         from ..transport import TransportError, export_result, redact_url
 
         deadline = time.monotonic() + max(0.0, timeout)
@@ -171,7 +172,7 @@ class OTLPBackend(BaseBackend):
                     rejected += count
                     if count or message:
                         logger.debug(
-                            "astrid: %s rejected %d %s: %s", redact_url(target.url), count, signal, message[:200]
+                            "astrid: %s rejected %d %s: %s", redact_url(target.url), count, signal, log_excerpt(message)
                         )
             else:
                 logger.debug("astrid: %s answered %s", redact_url(target.url), resp.status)
