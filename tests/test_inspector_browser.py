@@ -1,4 +1,4 @@
-"""The inspector page in headless Chromium (playwright-core): live records, filters, detail, screenshot."""
+"""The inspector page and the playground in headless Chromium (playwright-core)."""
 
 from __future__ import annotations
 
@@ -52,3 +52,23 @@ def test_inspector_page_in_chromium():
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert '"ok":true' in proc.stdout
     assert screenshot.stat().st_size > 10_000
+
+
+PLAYGROUND = HERE / "browser" / "playground.spec.mjs"
+
+
+@pytest.mark.browser
+def test_playground_sends_browser_events_from_the_shipped_bundle():
+    chromium, node, modules = _chromium(), shutil.which("node"), _node_modules()
+    if not chromium:
+        pytest.skip("chromium not found (install Debian's chromium or set ASTRID_TEST_CHROMIUM)")
+    if not node:
+        pytest.skip("node not found on PATH")
+    if not (modules / "playwright-core").is_dir():
+        pytest.skip(f"playwright-core not installed in {modules} (./scripts/test installs it)")
+    with Inspector(port=0) as insp:
+        env = dict(os.environ, INSPECTOR_URL=insp.url, CHROMIUM=chromium, NODE_MODULES=str(modules))
+        proc = subprocess.run([node, str(PLAYGROUND)], env=env, capture_output=True, text=True, timeout=120)
+        kinds = {r["name"] for r in insp.records(type="event")}
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert {"page.view", "element.click", "form.submit", "scroll.depth"} <= kinds

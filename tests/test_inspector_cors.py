@@ -208,8 +208,6 @@ def test_playground_escapes_the_host_header(insp):
 
 
 def test_bundle_is_served_from_the_package(insp):
-    if not BUNDLE_PATH.exists():
-        pytest.skip("the SDK bundle is not built into the package yet")
     status, body, headers = request(insp, "GET", "/static/astrid.min.js")
     assert status == 200 and headers["content-type"].startswith("text/javascript")
     assert body == BUNDLE_PATH.read_bytes()
@@ -219,3 +217,18 @@ def test_bundle_is_served_from_the_package(insp):
 def test_download_link_target_is_an_attachment(insp):
     status, body, headers = request(insp, "GET", "/playground/sample.csv")
     assert status == 200 and "attachment" in headers["content-disposition"]
+
+
+def test_bundle_is_package_data():
+    # a fresh pip install must carry the bundle: the package-data patterns cover it
+    import fnmatch
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "pyproject.toml").read_text()
+    section = text.split("[tool.setuptools.package-data]", 1)[1].split("\n[", 1)[0]
+    patterns = re.findall(r'"([^"]+)"', section.split("astrid", 1)[1].split("]", 1)[0])
+    rel = BUNDLE_PATH.relative_to(root / "src" / "astrid").as_posix()
+    assert any(fnmatch.fnmatch(rel, p) for p in patterns), (rel, patterns)
+    assert BUNDLE_PATH.stat().st_size > 10_000
