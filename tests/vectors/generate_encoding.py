@@ -83,6 +83,14 @@ EVENT_OWN_KEYS = {
     "time_ns": ns(2000),
     "attributes": {"astrid.record.type": "mine", "event.name": "kept", "log.record.uid": "u-1"},
 }
+EVENT_TRACE_NO_PARENT = {
+    "type": "event",
+    "id": rid(4),
+    "name": "trace.only",
+    "time_ns": ns(2500),
+    "attributes": {"list": [-1, 0.5, "x", False]},
+    "trace_id": TRACE,
+}
 SPAN_ERROR = {
     "type": "span",
     "id": rid(10),
@@ -164,6 +172,8 @@ METRICS = [
     ),
     metric(7, "http.duration", "histogram", unit="ms", count=0, sum=0.0, min=0.0, max=0.0, bounds=[], bucket_counts=[]),
     metric(8, "jobs.done", "counter", value=1, unit="1"),
+    metric(9, "jobs.done", "counter", value=2, unit="1", description="another description"),
+    metric(10, "temperature", "gauge", value=-273.15, unit="Cel", attributes={"zone": ["a", "b"]}),
 ]
 
 LOGS = [
@@ -212,6 +222,16 @@ LOGS = [
         "trace_id": TRACE,
         "span_id": SPAN,
     },
+    {
+        "type": "log",
+        "id": rid(204),
+        "name": "log",
+        "time_ns": ns(50),
+        "body": "trace without a span",
+        "severity_number": 21,
+        "attributes": {},
+        "trace_id": TRACE,
+    },
 ]
 
 CASES: List[Dict[str, Any]] = [
@@ -221,6 +241,8 @@ CASES: List[Dict[str, Any]] = [
     {"id": "event-as-log", "events_as": "logs", "records": [EVENT]},
     {"id": "event-in-span-as-log", "events_as": "logs", "records": [EVENT_IN_SPAN]},
     {"id": "event-keeps-own-keys-as-log", "events_as": "logs", "records": [EVENT_OWN_KEYS]},
+    {"id": "event-trace-without-parent-as-span", "records": [EVENT_TRACE_NO_PARENT]},
+    {"id": "event-trace-without-parent-as-log", "events_as": "logs", "records": [EVENT_TRACE_NO_PARENT]},
     {"id": "span-error-with-events", "records": [SPAN_ERROR]},
     {"id": "span-ok-root", "records": [SPAN_OK]},
     {"id": "span-status-message-only", "records": [SPAN_MESSAGE_ONLY]},

@@ -40,7 +40,7 @@ export const toDict = (r: any): Record<string, unknown> => {
   }
   if (t === 'log' || t === 'error') {
     Object.assign(d, { body: r.body || '', severity_number: r.severityNumber, severity_text: r.severityText })
-    if (r.traceId) (d.trace_id = r.traceId), (d.span_id = r.spanId)
+    if (r.traceId) (d.trace_id = r.traceId), (d.span_id = r.spanId || '0'.repeat(16))
   }
   return d
 }
