@@ -281,15 +281,19 @@ class Spool:
     # ---------------------------------------------------------------- writing
 
     def _new_segment(self) -> _Segment:
-        path = os.path.join(self.directory, "%s%d.astrid" % (self.prefix, self.seq))
+        name = "%s%d.astrid" % (self.prefix, self.seq)
         self.seq += 1
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o600)
+        path = os.path.join(self.directory, name)
+        # made under a hidden name, locked, then renamed: no other process ever sees it unlocked
+        tmp = os.path.join(self.directory, "." + name + ".new")
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.write(fd, header())
+            os.rename(tmp, path)
         except BaseException:
             os.close(fd)
-            _unlink(path)
+            _unlink(tmp)
             raise
         return _Segment(path, fd, _HEADER.size, True, time.time())
 
