@@ -180,3 +180,98 @@ def test_python_dash_m_astrid_runs_the_cli():
     proc = subprocess.run([sys.executable, "-m", "astrid", "version"], capture_output=True, text=True,
                           env=env, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == f"astrid {__version__}"
+
+
+# ---------------------------------------------------------------- polish: timeouts, pipes, help, counts
+
+def _hung_port():
+    """A loopback port that accepts connections and never answers; closed by the caller."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    return s
+
+
+def test_send_test_timeout_is_shared_by_the_flush_and_the_shutdown(monkeypatch):
+    import astrid
+
+    seen = {}
+
+    class Recording(astrid.TelemetryClient):
+        def flush(self, timeout=None):
+            seen["flush"] = timeout
+            return super().flush(timeout)
+
+        def shutdown(self, timeout=None):
+            seen["shutdown"] = timeout
+            return super().shutdown(timeout)
+
+    monkeypatch.setattr(astrid, "TelemetryClient", Recording)
+    hung = _hung_port()
+    try:
+        code, out = run("send-test", "--endpoint", "http://127.0.0.1:%d" % hung.getsockname()[1], "--timeout", "1")
+    finally:
+        hung.close()
+    assert code == 1 and "no answer within the 1 s timeout" in out
+    # the two waits come out of one budget: together they never exceed --timeout
+    assert 0 < seen["flush"] < 1.0 and seen["flush"] + seen["shutdown"] <= 1.0
+
+
+def test_send_test_against_a_hung_endpoint_ends_by_itself():
+    hung = _hung_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    try:
+        # the subprocess limit only guards against a hang; the budget itself is checked above
+        proc = subprocess.run([sys.executable, "-m", "astrid", "send-test", "--timeout", "1", "--endpoint",
+                               "http://127.0.0.1:%d" % hung.getsockname()[1]],
+                              capture_output=True, text=True, env=env, timeout=60)
+    finally:
+        hung.close()
+    assert proc.returncode == 1 and "Failed to send" in proc.stdout and proc.stderr == ""
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "soon"])
+def test_send_test_timeout_must_be_positive(value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["send-test", "--timeout", value])
+    assert exc.value.code == 2 and "--timeout" in capsys.readouterr().err
+
+
+def test_failure_message_says_what_the_counts_count():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code, out = run("send-test", "--endpoint", f"http://127.0.0.1:{port}", "--timeout", "1")
+    assert code == 1
+    assert "failed attempt" in out, out  # e.g. "connection_refused (3 failed attempts)"
+
+
+@pytest.mark.parametrize("argv", [["status", "-p", "x"], ["version"], ["consent", "status", "-p", "x"],
+                                  ["--help"], ["status", "--help"]])
+def test_a_closed_pipe_is_quiet(argv):
+    """`astrid status | head -c1`: the reader is gone before astrid writes; no traceback, no noise."""
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "astrid", *argv], stdout=w, stderr=subprocess.PIPE,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT / "src")), timeout=60)
+    finally:
+        os.close(w)
+    assert proc.stderr == b"", proc.stderr.decode(errors="replace")
+    assert proc.returncode in (0, cli.EXIT_BROKEN_PIPE)
+
+
+def test_every_subcommand_help_has_a_description(capsys):
+    import argparse
+
+    parser = cli._parser()
+    subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    names = []
+    for action in subparsers:
+        for name, sub in action.choices.items():
+            names.append(name)
+            assert sub.description and len(sub.description.split()) >= 4, name
+            for inner in (a for a in sub._actions if isinstance(a, argparse._SubParsersAction)):
+                for inner_name, inner_sub in inner.choices.items():
+                    assert inner_sub.description, "%s %s" % (name, inner_name)
+    assert set(names) == set(cli._COMMANDS)

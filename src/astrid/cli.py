@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
+import time
 from typing import IO, Any, Dict, List, Optional
 
 from ._version import __version__
 from .config import environ
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a command whose reader went away
 
 _DESCRIPTION = """\
 Astrid: privacy-first telemetry. Commands:
@@ -33,15 +37,30 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"astrid {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    s = sub.add_parser("status", help="is telemetry on for a project, and why")
+    s = sub.add_parser(
+        "status",
+        help="is telemetry on for a project, and why",
+        description="Say whether telemetry is on for a project and which consent rule decided "
+        "(DO_NOT_TRACK, OTEL_SDK_DISABLED, <PROJECT>_TELEMETRY, ASTRID_TELEMETRY, CI, stored consent, default).",
+    )
     s.add_argument("--project", "-p", required=True, help="the project (library or app) name")
     s.add_argument("--json", action="store_true", help="print the decision as JSON")
 
-    c = sub.add_parser("consent", help="grant, revoke or show stored consent")
+    c = sub.add_parser(
+        "consent",
+        help="grant, revoke or show stored consent",
+        description="Grant, revoke, show or clear this user's stored telemetry consent for a project "
+        "(kept per user under the XDG config directory; ignored in CI).",
+    )
     c.add_argument("action", choices=("grant", "revoke", "status", "clear"))
     c.add_argument("--project", "-p", required=True, help="the project (library or app) name")
 
-    t = sub.add_parser("send-test", help="send one test event to the configured backend")
+    t = sub.add_parser(
+        "send-test",
+        help="send one test event to the configured backend",
+        description="Send one test event through the configured backend (the same environment "
+        "variables as your program) and say whether it was accepted: exit code 0 when it was, 1 when not.",
+    )
     t.add_argument(
         "--project", "-p", default="astrid-send-test", help="project name (default: %(default)s)"
     )
@@ -50,12 +69,22 @@ def _parser() -> argparse.ArgumentParser:
         "--endpoint", help="backend URL (default: ASTRID_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT)"
     )
     t.add_argument(
-        "--timeout", type=float, default=10.0, help="seconds to wait (default: %(default)s)"
+        "--timeout",
+        type=_positive_seconds,
+        default=10.0,
+        help="seconds the whole command may take, sending and shutting down included (default: %(default)s)",
     )
 
-    sc = sub.add_parser("schema", help="print database DDL")
+    sc = sub.add_parser(
+        "schema", help="print database DDL", description="Print the DDL of the tables a backend writes to."
+    )
     sc_sub = sc.add_subparsers(dest="target", metavar="TARGET")
-    ch = sc_sub.add_parser("clickhouse", help="CREATE TABLE statements for ClickHouse")
+    ch = sc_sub.add_parser(
+        "clickhouse",
+        help="CREATE TABLE statements for ClickHouse",
+        description="Print the CREATE TABLE statements of the ClickHouse backend, to create the tables "
+        "yourself (the backend otherwise creates them on first use).",
+    )
     ch.add_argument(
         "--schema", choices=("otel", "events"), default="otel", help="table layout (default: otel)"
     )
@@ -85,7 +114,12 @@ def _parser() -> argparse.ArgumentParser:
         "(default: /clickhouse/tables/{shard}/{database}/{table})",
     )
 
-    i = sub.add_parser("inspect", help="run the local inspector (receiver + web page)")
+    i = sub.add_parser(
+        "inspect",
+        help="run the local inspector (receiver + web page)",
+        description="Run the local inspector until Ctrl-C: an OTLP/HTTP and generic-format receiver "
+        "and a live web page of what arrived, on one port (loopback only by default).",
+    )
     i.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)"
     )
@@ -117,7 +151,12 @@ def _parser() -> argparse.ArgumentParser:
         "pages; repeat for more",
     )
 
-    d = sub.add_parser("demo", help="send sample telemetry to the inspector and summarise it")
+    d = sub.add_parser(
+        "demo",
+        help="send sample telemetry to the inspector and summarise it",
+        description="Send sample events, spans, metrics, logs and an error through the SDK to the local "
+        "inspector (started if none runs on --port) and print a table of what was sent and what arrived.",
+    )
     d.add_argument("--port", type=int, default=4318, help="inspector port (default: 4318)")
     d.add_argument("--db", help="SQLite file for the in-process inspector (default: in memory)")
     d.add_argument(
@@ -128,13 +167,51 @@ def _parser() -> argparse.ArgumentParser:
         "no when run from a script or CI)",
     )
 
-    sub.add_parser("version", help="print the version")
+    sub.add_parser("version", help="print the version", description="Print the installed version of Astrid.")
     return p
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
 
 
 def main(argv: Optional[List[str]] = None, out: Optional[IO[str]] = None) -> int:
     """Entry point of the ``astrid`` console script and ``python -m astrid``; returns the exit code."""
     out = out or sys.stdout
+    try:
+        try:
+            code = _main(argv, out)
+        except SystemExit:  # --help, --version and usage errors: argparse wrote to sys.stdout/stderr
+            sys.stdout.flush()
+            raise
+        out.flush()
+        return code
+    except BrokenPipeError:
+        # the reader went away (`astrid status | head -c1`): stop quietly, without a traceback
+        # now or an "Exception ignored" when the interpreter flushes stdout at exit
+        _silence(out)
+        return EXIT_BROKEN_PIPE
+
+
+def _silence(out: IO[str]) -> None:
+    """Point the closed stream's descriptor at /dev/null, so the exit-time flush has nowhere to fail."""
+    for stream in {id(out): out, id(sys.stdout): sys.stdout}.values():
+        try:
+            fd = stream.fileno()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+        except (AttributeError, OSError, ValueError):
+            pass
+
+
+def _main(argv: Optional[List[str]], out: IO[str]) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -146,6 +223,8 @@ def main(argv: Optional[List[str]] = None, out: Optional[IO[str]] = None) -> int
     except KeyboardInterrupt:
         out.write("\nInterrupted.\n")
         return 130
+    except BrokenPipeError:
+        raise
     except (ValueError, TypeError, OSError) as exc:
         sys.stderr.write(f"astrid {args.command}: error: {exc}\n")
         return EXIT_FAILED
@@ -200,12 +279,19 @@ def _send_test(args: argparse.Namespace, out: IO[str]) -> int:
 
     from .consent import decide
 
+    # one deadline for the whole command: the request, the flush and the shutdown share it
+    deadline = time.monotonic() + args.timeout
     env = environ()
     d = decide(args.project, True, env)
     if not d.enabled:
         out.write(f"Not sent: telemetry is off because of {d.rule} ({d.reason}).\n")
         return EXIT_FAILED
-    options: Dict[str, Any] = {"enabled": True, "install_atexit": False, "timeout": args.timeout}
+    options: Dict[str, Any] = {
+        "enabled": True,
+        "install_atexit": False,
+        "timeout": args.timeout,
+        "shutdown_timeout": args.timeout,
+    }
     if args.backend:
         options["backend"] = args.backend
     if args.endpoint:
@@ -213,10 +299,12 @@ def _send_test(args: argparse.Namespace, out: IO[str]) -> int:
     client = astrid.TelemetryClient(args.project, **options)
     try:
         client.track_event("astrid.send_test", {"source": "cli"})
-        delivered = client.flush(timeout=args.timeout)
+        # keep a tenth of the time (at most a second) for the shutdown
+        reserve = min(1.0, args.timeout / 10)
+        delivered = client.flush(timeout=max(0.0, deadline - time.monotonic() - reserve))
         stats = client.stats()
     finally:
-        client.shutdown(timeout=min(args.timeout, 5.0))
+        client.shutdown(timeout=max(0.0, deadline - time.monotonic()))
     target = (
         args.endpoint
         or env.get("ASTRID_ENDPOINT")
@@ -228,7 +316,9 @@ def _send_test(args: argparse.Namespace, out: IO[str]) -> int:
         out.write(f"Sent 1 test event to {backend} ({target}).\n")
         return EXIT_OK
     reasons = stats.get("failures_by_reason") or {}
-    detail = ", ".join(f"{k}: {v}" for k, v in reasons.items()) or "no answer within the timeout"
+    detail = ", ".join(
+        f"{k} ({v} failed attempt{'s' if v != 1 else ''})" for k, v in reasons.items()
+    ) or f"no answer within the {args.timeout:g} s timeout"
     out.write(f"Failed to send the test event to {backend} ({target}): {detail}.\n")
     out.write("Run again with ASTRID_DEBUG=1 for the SDK's diagnostics.\n")
     return EXIT_FAILED
