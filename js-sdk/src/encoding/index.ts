@@ -18,7 +18,7 @@ const dbl = (v: number): number | string => (isFinite(v) ? v : v != v ? 'NaN' : 
 const isInt = (v: any): boolean => Number.isInteger(v) && Math.abs(v) < 2 ** 63
 const nz = (id?: string): string | 0 => (id && /[^0]/.test(id) ? id : 0)
 
-/** An OTLP AnyValue: integers (within 64 bits) as intValue strings, other numbers as doubleValue. */
+/** An OTLP AnyValue: integers (within 64 bits) as intValue strings, other numbers as doubleValue, plain objects as kvlistValue, bytes as base64. */
 export const anyValue = (v: unknown): object => {
   const t = typeof v
   return t == 'string'
@@ -29,9 +29,11 @@ export const anyValue = (v: unknown): object => {
         ? isInt(v) ? { intValue: String(v) } : { doubleValue: dbl(v as number) }
         : Array.isArray(v)
           ? { arrayValue: { values: v.map(anyValue) } }
-          : v && t == 'object'
-            ? { kvlistValue: { values: attributes(v as Attrs) } }
-            : { stringValue: String(v) }
+          : ArrayBuffer.isView(v)
+            ? { bytesValue: btoa(Array.from(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), (c) => String.fromCharCode(c)).join('')) }
+            : v && [Object.prototype, null].includes(Object.getPrototypeOf(v))
+              ? { kvlistValue: { values: attributes(v as Attrs) } }
+              : { stringValue: String(v) }
 }
 
 /** OTLP KeyValue list of `a`, then `extra` (pairs the record gains on the wire). */
