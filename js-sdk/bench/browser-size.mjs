@@ -1,0 +1,56 @@
+// Bundle sizes (min and min+gzip) of the browser builds, with the peers measured in the same run.
+//   node bench/browser-size.mjs [--json]
+// astrid.min.js is the full IIFE (core + every autocapture feature); "app without autocapture" and
+// "app with autocapture" are tree-shaken bundles of a small app, to show what autocapture adds.
+import { build } from 'esbuild'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { gzipSync } from 'node:zlib'
+
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
+export const FULL_BUDGET = 8 * 1024
+const sizeOf = (code) => ({ min: code.length, gzip: gzipSync(code, { level: 9 }).length })
+
+async function app (source) {
+  const r = await build({
+    stdin: { contents: source, resolveDir: root, loader: 'ts' },
+    bundle: true, minify: true, write: false, format: 'esm', platform: 'browser', target: 'es2019',
+    define: { __NODE__: 'false' }, external: ['node:*'], logLevel: 'silent',
+  })
+  return sizeOf(r.outputFiles[0].contents)
+}
+
+const rows = []
+const add = (name, s, note = '') => rows.push({ name, ...s, note })
+const dist = path.join(root, 'dist', 'astrid.min.js')
+if (!fs.existsSync(dist)) {
+  console.error('dist/astrid.min.js is missing: run npm run build first')
+  process.exit(1)
+}
+add('astrid.min.js (IIFE: core + all autocapture)', sizeOf(fs.readFileSync(dist)), 'budget ' + FULL_BUDGET + ' B')
+add('app: init + trackEvent (no autocapture)', await app("import { init, trackEvent } from './src/index'; init({ projectName: 'a', enabled: true }); trackEvent('x')"))
+add('app: init + autocapture (all features)', await app("import { init } from './src/index'; import { autocapture } from './src/browser/index'; init({ projectName: 'a', enabled: true }); autocapture({ pageViews: true, clicks: true, outboundLinks: true, fileDownloads: true, forms: true, scrollDepth: true, engagement: true, pageLeave: true })"))
+add('app: init + autocapture({pageViews})', await app("import { init } from './src/index'; import { autocapture } from './src/browser/index'; init({ projectName: 'a', enabled: true }); autocapture({ pageViews: true })"))
+
+// peers
+const nm = path.join(root, 'node_modules')
+const peer = (name, file, note) => {
+  const f = path.join(nm, file)
+  if (fs.existsSync(f)) add(name, sizeOf(fs.readFileSync(f)), note)
+  else add(name, { min: NaN, gzip: NaN }, 'not installed')
+}
+peer('posthog-js array.full.js', 'posthog-js/dist/array.full.js', 'everything, autocapture on by default')
+peer('posthog-js array.js', 'posthog-js/dist/array.js', 'core script; features load lazily from the server')
+if (fs.existsSync(path.join(nm, '@opentelemetry', 'sdk-trace-web'))) {
+  add('OpenTelemetry web (WebTracerProvider + BatchSpanProcessor)', await app("import { WebTracerProvider } from '@opentelemetry/sdk-trace-web'; import { BatchSpanProcessor, ConsoleSpanExporter } from '@opentelemetry/sdk-trace-base'; const p = new WebTracerProvider({ spanProcessors: [new BatchSpanProcessor(new ConsoleSpanExporter())] }); p.register(); p.getTracer('a').startSpan('x').end()"), 'no exporter, no autocapture')
+}
+
+const full = rows[0]
+const browserOnly = rows[2].gzip - rows[1].gzip
+if (process.argv.includes('--json')) console.log(JSON.stringify({ rows, autocaptureAdds: browserOnly, budget: FULL_BUDGET }, null, 2))
+else {
+  console.log('| bundle | min | min+gzip | note |\n|---|---:|---:|---|')
+  for (const r of rows) console.log(`| ${r.name} | ${r.min} | ${r.gzip} | ${r.note} |`)
+  console.log(`\nautocapture adds ${browserOnly} B min+gzip to an app; full IIFE ${full.gzip} B of the ${FULL_BUDGET} B budget (${full.gzip <= FULL_BUDGET ? 'within' : 'OVER'})`)
+}
