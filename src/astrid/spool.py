@@ -480,6 +480,9 @@ class Spool:
         for name in names:
             if name.startswith(self.prefix) or name in self._claimed:
                 continue
+            if name.startswith(".seg-") and name.endswith(".new"):
+                _remove_stale(os.path.join(self.directory, name))  # a process died while creating it
+                continue
             if not SEGMENT_RE.match(name):
                 if not name.startswith(".") and name not in self._claimed:
                     with self.lock:
@@ -669,6 +672,14 @@ def _read_all(fd: int, size: int) -> bytes:
             return b"".join(chunks)
         chunks.append(chunk)
         offset += len(chunk)
+
+
+def _remove_stale(path: str, age: float = 60.0) -> None:
+    try:
+        if time.time() - os.stat(path).st_mtime > age:
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 def _unlink(path: str) -> None:
