@@ -442,8 +442,11 @@ _NODE_CONFIG = """<?xml version="1.0"?>
     <session_timeout_ms>4000</session_timeout_ms>
   </zookeeper>
   <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
-  <macros><shard>{shard}</shard><replica>{replica}</replica></macros>
-  <remote_servers><{cluster}>{shards}</{cluster}></remote_servers>
+  <macros><shard>{shard}</shard><replica>{replica}</replica><own_shard>{own}</own_shard></macros>
+  <remote_servers>
+    <{cluster}>{shards}</{cluster}>
+    <{sharded}>{own_shards}</{sharded}>
+  </remote_servers>
 </yandex>
 """
 
@@ -454,12 +457,16 @@ class ClickHouseCluster:
     Every node knows the whole cluster (``remote_servers``), its own ``{shard}``/``{replica}``
     macros and the distributed DDL queue, so ``ON CLUSTER`` statements, Replicated tables and
     Distributed tables work as on a real deployment. Nodes start in parallel.
+
+    The same nodes also form a second cluster, ``sharded_name``, in which every node is a shard
+    of its own; its tables take their ZooKeeper path from the ``{own_shard}`` macro.
     """
 
     def __init__(
         self, command: List[str], zookeeper_port: int, shards: int = 1, replicas: int = 2
     ) -> None:
         self.name = CLUSTER
+        self.sharded_name = CLUSTER + "_sharded"
         self.nodes: List[ClickHouseServer] = []
         self.layout: List[Tuple[int, str]] = []  # (shard, replica) of each node
         for shard in range(1, shards + 1):
@@ -475,14 +482,22 @@ class ClickHouseCluster:
                 for n in members
             )
             xml_shards += "</shard>"
-        for node, (shard, replica) in zip(self.nodes, self.layout):
+        own_shards = "".join(
+            "<shard><internal_replication>true</internal_replication>"
+            f"<replica><host>127.0.0.1</host><port>{n.tcp_port}</port></replica></shard>"
+            for n in self.nodes
+        )
+        for i, (node, (shard, replica)) in enumerate(zip(self.nodes, self.layout)):
             node.extra_config = _NODE_CONFIG.format(
                 interserver=free_port(),
                 zk=zookeeper_port,
                 shard=f"{shard:02d}",
                 replica=replica,
+                own=f"s{i + 1}",
                 cluster=self.name,
                 shards=xml_shards,
+                sharded=self.sharded_name,
+                own_shards=own_shards,
             )
 
     @property

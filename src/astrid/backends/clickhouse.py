@@ -253,7 +253,7 @@ class ClickHouseBackend(BaseBackend):
                 )
                 self._schema_ready = True
                 return None
-            for ddl in schema_ddl(
+            statements = schema_ddl(
                 self.schema,
                 self.database,
                 self.table_prefix,
@@ -261,17 +261,22 @@ class ClickHouseBackend(BaseBackend):
                 self._version,
                 cluster=self.cluster,
                 zookeeper_path=self.zookeeper_path,
-            ):
+            )
+            node_missing = False
+            for i, ddl in enumerate(statements):
                 settings: Dict[str, str] = {}
                 if self.cluster:
-                    # wait for the other nodes a bounded time; one that is down runs the
-                    # statement from the cluster's DDL queue when it is back
-                    left = int(deadline - time.monotonic()) - 1
-                    settings["distributed_ddl_task_timeout"] = str(max(1, min(left, 30)))
+                    # wait for the other nodes a bounded share of the deadline (a second once
+                    # one is known to be away); a node that is down runs the statements from
+                    # the cluster's DDL queue when it is back
+                    share = (deadline - time.monotonic()) / (len(statements) - i) - 0.5
+                    wait = 1 if node_missing else max(1, min(int(share), 30))
+                    settings["distributed_ddl_task_timeout"] = str(wait)
                 outcome = self._attempt(node, ddl, b"", deadline, settings)
                 if isinstance(outcome, ExportResult):
                     if self.cluster and error_code_of(outcome) == 159:
                         logger.debug("astrid: not every ClickHouse node ran the DDL yet")
+                        node_missing = True
                         continue
                     if outcome.retryable:
                         return outcome
