@@ -763,3 +763,107 @@ def test_no_environment_makes_the_client_raise(env, enabled):
 
 
 _REFUSED_PORT = refused_port()
+
+
+# ---------------------------------------------------------------- spans belong to their client (issue 9, item 16)
+
+
+def _ids_in(backend):
+    """Every trace, span and parent-span id a backend received."""
+    out = set()
+    for r in backend.records:
+        for attr in ("trace_id", "span_id", "parent_span_id"):
+            v = getattr(r, attr, 0)
+            if v:
+                out.add(v)
+    return out
+
+
+def test_a_span_of_another_client_is_never_a_parent():
+    mem_a, mem_b = MemoryBackend(), MemoryBackend()
+    a = astrid.TelemetryClient("a", backend=mem_a, enabled=True)
+    b = astrid.TelemetryClient("b", backend=mem_b, enabled=True)
+    with a.span("a.request") as outer:
+        b.track_event("b.event")
+        b.track_log("b.log")
+        b.track_error("b.error")
+        with b.span("b.span"):
+            b.track_event("b.inner")
+    assert a.flush(5) and b.flush(5)
+    a_ids = {outer.trace_id, outer.span_id}
+    assert not a_ids & _ids_in(mem_b), "client B received client A's ids"
+    (b_span,) = mem_b.spans
+    assert b_span.parent_span_id == 0 and b_span.trace_id != outer.trace_id
+    events = {e.name: e for e in mem_b.events}
+    assert events["b.event"].trace_id == 0 and events["b.event"].parent_span_id == 0
+    assert (events["b.inner"].trace_id, events["b.inner"].parent_span_id) == (b_span.trace_id, b_span.span_id)
+    (log,) = mem_b.logs
+    (err,) = mem_b.of_type("error")
+    assert log.trace_id == 0 and err.trace_id == 0
+    assert [s.name for s in mem_a.spans] == ["a.request"] and not mem_a.events
+    a.shutdown(2)
+    b.shutdown(2)
+
+
+def test_the_nearest_own_span_is_the_parent_across_another_clients_span():
+    mem_a, mem_b = MemoryBackend(), MemoryBackend()
+    a = astrid.TelemetryClient("a", backend=mem_a, enabled=True)
+    b = astrid.TelemetryClient("b", backend=mem_b, enabled=True)
+    with b.span("b.outer") as b_outer, a.span("a.middle") as a_middle:
+        b.track_event("b.event")
+        with b.span("b.inner") as b_inner:
+            a.track_event("a.event")
+    assert a.flush(5) and b.flush(5)
+    (ev,) = mem_b.events
+    assert (ev.trace_id, ev.parent_span_id) == (b_outer.trace_id, b_outer.span_id)
+    inner = next(s for s in mem_b.spans if s.name == "b.inner")
+    assert (inner.trace_id, inner.parent_span_id) == (b_outer.trace_id, b_outer.span_id)
+    (a_ev,) = mem_a.events
+    assert (a_ev.trace_id, a_ev.parent_span_id) == (a_middle.trace_id, a_middle.span_id)
+    assert b_inner.span_id not in _ids_in(mem_a) and b_outer.span_id not in _ids_in(mem_a)
+    a.shutdown(2)
+    b.shutdown(2)
+
+
+def test_sampling_is_decided_per_trace_from_its_id():
+    mem = MemoryBackend()
+    rate = 0.5
+    c = astrid.TelemetryClient("s", backend=mem, enabled=True, sample_rate=rate, max_queue_size=100_000)
+    roots = []
+    for i in range(300):
+        with c.span("root", {"i": i}) as root:
+            roots.append(root.trace_id)
+            c.track_event("in.root")
+            with c.span("child"):
+                c.track_event("in.child")
+        c.track_event("alone")
+    assert c.flush(10)
+    bound = round(rate * 2**64)
+    kept = {t for t in roots if t & (2**64 - 1) < bound}
+    by_trace = {}
+    for r in mem.records:
+        by_trace.setdefault(r.trace_id or r.id, []).append(r.name)
+    # a trace is kept whole or not at all, and exactly when its id says so
+    for t in roots:
+        names = sorted(by_trace.get(t, []))
+        assert names == (["child", "in.child", "in.root", "root"] if t in kept else []), names
+    alone = [r for r in mem.events if r.name == "alone"]
+    assert all((r.id & (2**64 - 1)) < bound for r in alone)
+    assert 0.3 < len(kept) / len(roots) < 0.7
+    stats = c.stats()
+    assert stats["sampled_out"] == 4 * (len(roots) - len(kept)) + (300 - len(alone))
+    c.shutdown(2)
+
+
+def test_unsampled_records_are_never_queued():
+    mem = MemoryBackend()
+    c = astrid.TelemetryClient("s", backend=mem, enabled=True, sample_rate=0.0)
+    for _ in range(20):
+        with c.span("root"):
+            c.track_event("e")
+    c.track_log("kept")
+    assert c.flush(5)
+    stats = c.stats()
+    assert stats["enqueued"] == 1 and stats["sampled_out"] == 40
+    assert [r.type for r in mem.records] == ["log"]
+    c.shutdown(2)

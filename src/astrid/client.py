@@ -120,6 +120,8 @@ class TelemetryClient:
         self._lock = threading.Lock()
         _clients.add(self)  # its lock is renewed in a forked child
         self._invalid_count = 0
+        # sampling is decided per trace from its id, so every record of a trace follows its root
+        self._sample_bound = _sample_bound(cfg.sample_rate)
         self._proc: Any = None
         self._aggregator: Optional[MetricAggregator] = None
         self._privacy: Any = None
@@ -182,6 +184,10 @@ class TelemetryClient:
     def _enqueue(self, record: Any) -> None:
         proc = self._proc
         if proc is not None:
+            bound = self._sample_bound
+            if bound is not None and record.type == "span" and (record.trace_id & _MASK64) >= bound:
+                proc.sampled_out += 1  # a span follows its trace's sampling decision
+                return
             proc.enqueue(record)
 
     def _invalid(self) -> None:
@@ -205,11 +211,18 @@ class TelemetryClient:
             else:
                 attrs = dict(attributes)
             parent = _current_span.get()
+            if parent is not None and parent._client is not self:
+                parent = _own_span(self, parent)  # another client's span is not our parent
             if parent is None:
-                self._proc.enqueue(Event(name, attrs, time_ns()))
+                ev = Event(name, attrs, time_ns())
             else:
                 rec = parent.record
-                self._proc.enqueue(Event(name, attrs, time_ns(), rec.trace_id, rec.span_id))
+                ev = Event(name, attrs, time_ns(), rec.trace_id, rec.span_id)
+            bound = self._sample_bound
+            if bound is not None and ((ev.trace_id or ev.id) & _MASK64) >= bound:
+                self._proc.sampled_out += 1  # the trace was not sampled: never queued
+                return None
+            self._proc.enqueue(ev)
         except Exception:
             self._invalid()
 
@@ -262,6 +275,8 @@ class TelemetryClient:
                 severity = 9
             body = message if message.__class__ is str else _safe_str(message)
             parent = _current_span.get()
+            if parent is not None and parent._client is not self:
+                parent = _own_span(self, parent)
             if parent is None:
                 rec = Log(body, severity, _attrs(attributes), time_ns())
             else:
@@ -284,6 +299,8 @@ class TelemetryClient:
             elif not isinstance(error, BaseException):
                 error = _MessageError(_safe_str(error))
             parent = _current_span.get()
+            if parent is not None and parent._client is not self:
+                parent = _own_span(self, parent)
             trace_id = parent.record.trace_id if parent is not None else 0
             span_id = parent.record.span_id if parent is not None else 0
             self._proc.enqueue(ErrorRecord(error, _attrs(attributes), time_ns(), trace_id, span_id))
@@ -315,6 +332,8 @@ class TelemetryClient:
                     rec = Span(name, _attrs(attributes), time_ns(), remote[0], new_span_id(), remote[1])
                     return ActiveSpan(self, rec)
             parent = _current_span.get()
+            if parent is not None and parent._client is not self:
+                parent = _own_span(self, parent)
             if parent is None:
                 rec = Span(name, _attrs(attributes), time_ns(), new_id(), new_span_id())
             else:
@@ -416,6 +435,32 @@ def _renew_locks_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_renew_locks_after_fork)
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def _sample_bound(rate: float) -> Optional[int]:
+    """Keep a trace when the low 64 bits of its id are below this (OpenTelemetry's
+    TraceIdRatioBased sampler); None keeps everything."""
+    return None if rate >= 1.0 else round(rate * (1 << 64))
+
+
+def _own_span(client: "TelemetryClient", span: Any) -> Any:
+    """The innermost open span of ``client`` around ``span`` (another client's), or None.
+
+    A span of client A is never the parent of client B's records: B's backend must not receive
+    A's span ids. The chain of enclosing spans is the one the context variable kept.
+    """
+    for _ in range(256):  # bounded: a context chain is never that deep
+        token = getattr(span, "_token", None)
+        outer = token.old_value if token is not None else None
+        if not isinstance(outer, ActiveSpan):
+            return None
+        if outer._client is client:
+            return outer
+        span = outer
+    return None
 
 
 class _MessageError(Exception):

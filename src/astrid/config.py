@@ -78,7 +78,7 @@ class TelemetryConfig:
     compression_level: int = _opt(1, "ASTRID_COMPRESSION_LEVEL", "gzip level 1-9 (1: least CPU on the host; telemetry compresses well at any level).")
     timeout: float = _opt(10.0, "ASTRID_TIMEOUT", "Seconds one HTTP request may take (connect, TLS, send, read).")
     shutdown_timeout: float = _opt(5.0, "ASTRID_SHUTDOWN_TIMEOUT", "Seconds shutdown() and the exit-time flush may take.")
-    sample_rate: float = _opt(1.0, "ASTRID_SAMPLE_RATE", "Fraction of events and spans kept (0.0-1.0); logs, errors and metrics are always kept.")
+    sample_rate: float = _opt(1.0, "ASTRID_SAMPLE_RATE", "Fraction of traces kept (0.0-1.0), decided from the trace id before queueing (as OpenTelemetry's TraceIdRatioBased): a trace's spans and events go together; logs, errors and metrics are always kept.")
     resource_attributes: Dict[str, Any] = _opt(dict, None, "Extra resource attributes (merged over OTEL_RESOURCE_ATTRIBUTES).")
     before_send: Optional[Callable[[Any], Any]] = _opt(
         None, None, "Callable(record) -> record or None (drop), run on the worker after the privacy engine."

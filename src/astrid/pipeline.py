@@ -23,7 +23,6 @@ from .spool import Spool
 
 logger = logging.getLogger("astrid")
 
-_SAMPLED_TYPES = ("event", "span")
 
 #: the worker releases the GIL after this many records, so a caller never waits a whole
 #: switch interval (5 ms) behind a long sanitize/encode loop
@@ -406,11 +405,10 @@ class BatchProcessor:
             self.cond.notify_all()
 
     def _prepare(self, rec: Record) -> Optional[Record]:
-        """Sample, sanitize (the engine formats errors first), then the user's before_send hook."""
-        rate = self.config.sample_rate
-        if rate < 1.0 and rec.type in _SAMPLED_TYPES and random.random() >= rate:
-            self.sampled_out += 1
-            return None
+        """Sanitize (the engine formats errors first), then the user's before_send hook.
+
+        Sampling happened before the record was queued (the client decides per trace).
+        """
         if self.privacy is None:
             finalize = getattr(rec, "finalize", None)
             if finalize is not None:
