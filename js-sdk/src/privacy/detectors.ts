@@ -1,7 +1,8 @@
 /** Value-level PII detectors: the kinds, their patterns, validators and cheap gates (as Python's privacy_detectors.py). */
 
 // The patterns are Python's, written once in Python's notation and translated here: `\d` is any
-// Unicode decimal digit and `\s` Python's white space (as in Python's `re` on str), `(?i:...)`
+// Unicode decimal digit, `\w` a letter, number or underscore and `\s` exactly Python's white
+// space (JS's `\s` also holds U+FEFF, Python's also U+001C-U+001F and U+0085), `(?i:...)`
 // becomes case-insensitive character classes (with the non-ASCII letters Python's `re` folds onto
 // `i`, `s` and `k`). Every repetition is bounded and every pattern starts with a look-behind on
 // its own leading class, so a scan stays linear in the length of the text.
@@ -13,7 +14,7 @@ export const ACTIONS = 'redact hash mask drop off'.split(' ')
 /** a Python-notation pattern as a JS RegExp (g: searched from a position, d: group offsets, u: code points) */
 export const py = (src: string, f = 'gdu'): RegExp => {
   let i
-  src = src.replace(/\\w/g, '[\\p{L}\\p{N}_]').replace(/\\d/g, '\\p{Nd}').replace(/\\s/g, '\\s\\x1c-\\x1f\\x85')
+  src = src.replace(/\\w/g, '[\\p{L}\\p{N}_]').replace(/\\d/g, '\\p{Nd}').replace(/\\s/g, '\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000')
   // (?i:...) sections hold no character class with letters and no escaped parenthesis
   while ((i = src.indexOf('(?i:')) >= 0) {
     let d = 1
