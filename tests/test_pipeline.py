@@ -425,3 +425,121 @@ def test_queue_full_is_logged_once_per_burst_not_per_event(caplog, monkeypatch):
     c.track_event("after")
     assert c.flush(5) is True  # nothing lost since the previous flush
     c.shutdown(1)
+
+
+class Gated:
+    """Holds every export until ``release`` is set, then delivers (records what arrived)."""
+
+    def __init__(self, name="gated"):
+        self.name = name
+        self.release = threading.Event()
+        self.delivered = []
+
+    def export(self, batch, timeout):
+        if not self.release.wait(timeout):
+            return ExportResult.retry("gate_closed")
+        self.delivered.extend(batch)
+        return ExportResult.success()
+
+    def shutdown(self, timeout):
+        self.release.set()
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_max_queue_size_bounds_the_queue_and_every_backlog_together(lanes):
+    gates = [Gated("gated%d" % i) for i in range(lanes)]
+    c = make(gates if lanes > 1 else gates[0], max_queue_size=100, batch_size=10, flush_interval=0.01,
+             timeout=30.0, shutdown_timeout=5.0)
+    highest = 0
+    for i in range(1000):
+        c.track_event("e", {"i": i})
+        if i % 25 == 0:
+            time.sleep(0.002)  # let the worker hand batches to the lanes
+        s = c.stats()
+        highest = max(highest, s["queued"])
+        assert s["queued"] <= 100, s
+    s = c.stats()
+    assert 0 < s["queue_high_water"] <= 100
+    assert highest <= s["queue_high_water"]
+    for g in gates:
+        g.release.set()
+    c.flush(10)
+    s = c.stats()
+    for g in gates:
+        got = [r.attributes["i"] for r in g.delivered]
+        assert 999 in got  # the newest records are kept, the oldest dropped
+        # every record is either delivered or counted as dropped, exactly once
+        assert len(got) + s["backends"][g.name]["dropped"] + (s["dropped"] - sum(
+            b["dropped"] for b in s["backends"].values())) == 1000
+    c.shutdown(5)
+
+
+def test_no_log_line_is_emitted_while_a_pipeline_lock_is_held():
+    import logging
+
+    class Failing:
+        name = "failing"
+
+        def __init__(self):
+            self.calls = 0
+
+        def export(self, batch, timeout):
+            self.calls += 1
+            return ExportResult.retry("boom") if self.calls < 8 else ExportResult.failure("refused")
+
+        def shutdown(self, timeout):
+            pass
+
+    c = make(Failing(), breaker_cooldown=0.05, max_queue_size=20, batch_size=5)
+    proc = c._proc
+    seen, held = [], []
+
+    class Check(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+            locks = [proc.cond, proc.lock] + [lane.breaker._lock for lane in proc.lanes]
+            for lock in locks:
+                if lock.acquire(timeout=1.0):  # our own thread holding it would wait in vain
+                    lock.release()
+                else:
+                    held.append(record.getMessage())
+
+    log = logging.getLogger("astrid")
+    handler, level = Check(), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    try:
+        for i in range(200):
+            c.track_event("e", {"i": i})
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any("refused" in m for m in seen):
+            c.track_event("more")
+            time.sleep(0.02)
+        c.shutdown(2)
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+    assert any("circuit breaker" in m for m in seen), seen
+    assert any("refused" in m for m in seen), seen
+    assert held == []
+
+
+def test_flush_and_shutdown_called_from_a_backend_return_at_once():
+    calls = []
+
+    class ReEntrant:
+        name = "reentrant"
+
+        def export(self, batch, timeout):
+            t0 = time.monotonic()
+            calls.append((client.flush(30), client.stats()["enqueued"] > 0, time.monotonic() - t0))
+            return ExportResult.success()
+
+        def shutdown(self, timeout):
+            pass
+
+    client = make(ReEntrant())
+    client.track_event("e")
+    assert client.flush(10)
+    client.shutdown(5)
+    assert calls and all(elapsed < 5 for _, _, elapsed in calls)

@@ -235,7 +235,7 @@ class BatchProcessor:
             oldest[0].evict(oldest[1])
 
     def _set_backlog(self) -> None:
-        """Recount the lanes' backlogs (caller holds cond)."""
+        """Recount the lanes' backlogs and the high-water mark (caller holds cond)."""
         self.backlog = sum(lane.pending_records for lane in self.lanes)
         held = len(self.queue) + self.backlog
         if held > self.high_water:
@@ -397,10 +397,11 @@ class BatchProcessor:
             self.batch_no += 1
             batch = Batch(prepared, self.resource, self.batch_no, token)
             if prepared:
+                # room first (a fan-out adds a copy per lane), so the count never overshoots
+                self._evict_oldest_batch(len(prepared) * len(self.lanes))
                 for lane in self.lanes:
                     lane.submit(batch if len(self.lanes) == 1 else Batch(batch, self.resource, self.batch_no, token))
                 self._set_backlog()
-                self._evict_oldest_batch(0)
             self.handed_no = self.batch_no
             self.cond.notify_all()
 
