@@ -31,7 +31,10 @@ if (!fs.existsSync(dist)) {
 add('astrid.min.js (IIFE: core + all autocapture)', sizeOf(fs.readFileSync(dist)), 'budget ' + FULL_BUDGET + ' B')
 add('app: init + trackEvent (no autocapture)', await app("import { init, trackEvent } from './src/index'; init({ projectName: 'a', enabled: true }); trackEvent('x')"))
 add('app: init + autocapture (all features)', await app("import { init } from './src/index'; import { autocapture } from './src/browser/index'; init({ projectName: 'a', enabled: true }); autocapture({ pageViews: true, clicks: true, outboundLinks: true, fileDownloads: true, forms: true, scrollDepth: true, engagement: true, pageLeave: true })"))
-add('app: init + autocapture({pageViews})', await app("import { init } from './src/index'; import { autocapture } from './src/browser/index'; init({ projectName: 'a', enabled: true }); autocapture({ pageViews: true })"))
+add('app: init + browser base (sessions, device, delivery)', await app("import { init } from './src/index'; import { browser } from './src/browser/index'; init({ projectName: 'a', enabled: true }); browser({})"))
+for (const f of ['pageViews', 'elementClicks', 'outboundLinks', 'fileDownloads', 'forms', 'scrollDepth', 'engagement', 'pageLeave']) {
+  add(`app: init + browser base + ${f}`, await app(`import { init } from './src/index'; import { browser, ${f} } from './src/browser/index'; init({ projectName: 'a', enabled: true }); browser({}, undefined, [${f}])`))
+}
 
 // peers
 const nm = path.join(root, 'node_modules')
@@ -48,6 +51,9 @@ if (fs.existsSync(path.join(nm, '@opentelemetry', 'sdk-trace-web'))) {
 
 const full = rows[0]
 const browserOnly = rows[2].gzip - rows[1].gzip
+const base = rows[3].gzip
+for (const r of rows) if (/browser base \+/.test(r.name)) r.note = '+' + (r.gzip - base) + ' B over the base'
+rows[3].note = '+' + (base - rows[1].gzip) + ' B over the app without autocapture'
 if (process.argv.includes('--json')) console.log(JSON.stringify({ rows, autocaptureAdds: browserOnly, budget: FULL_BUDGET }, null, 2))
 else {
   console.log('| bundle | min | min+gzip | note |\n|---|---:|---:|---|')

@@ -2,11 +2,11 @@
 import { getClient, type TelemetryClient } from '../index'
 import { hex } from '../records'
 import { elementClicks, fileDownloads, outboundLinks, type DownloadOptions } from './clicks'
-import { context } from './context'
+import { context, type Ctx } from './context'
 import { delivery, type DeliveryOptions } from './delivery'
 import { deviceContext } from './device'
 import { engagement } from './engagement'
-import { doc } from './env'
+import { doc, safe } from './env'
 import { forms } from './forms'
 import { pageLeave } from './leave'
 import { pageViews, type PageViewOptions } from './pageviews'
@@ -39,11 +39,12 @@ const FINAL = /^(do_not_track|global_privacy_control|argument)$/
 const installed = new WeakSet<object>()
 
 /**
- * Turn on browser autocapture for `client` (default: the client made by init()). Returns the
+ * The browser base without any feature: sessions, device context and delivery that survives the
+ * page, then `features` (e.g. `[pageViews, scrollDepth]` for the smallest bundle). Returns the
  * delivery counters (`stats()`), or undefined when nothing was installed (no client, no browser,
  * Do Not Track, Global Privacy Control, or enabled: false).
  */
-export const autocapture = (options: AutocaptureOptions = {}, client: TelemetryClient | undefined = getClient()) => {
+export const browser = (options: AutocaptureOptions = {}, client: TelemetryClient | undefined = getClient(), features: ((ctx: Ctx) => void)[] = []) => {
   const c: any = client
   if (!c || !doc || installed.has(c)) return
   const d = c.decision
@@ -76,25 +77,18 @@ export const autocapture = (options: AutocaptureOptions = {}, client: TelemetryC
     }
   }
   const ctx = context((name, a) => c.trackEvent(name, a))
-  const on = (v: unknown): boolean => !!v
-  if (on(o.pageViews)) pageViews(ctx, typeof o.pageViews === 'object' ? o.pageViews : {})
-  if (on(o.clicks)) elementClicks(ctx)
-  if (on(o.outboundLinks)) outboundLinks(ctx)
-  if (on(o.fileDownloads)) fileDownloads(ctx, typeof o.fileDownloads === 'object' ? o.fileDownloads : {})
-  if (on(o.forms)) forms(ctx)
-  if (on(o.scrollDepth)) scrollDepth(ctx)
-  if (on(o.engagement)) engagement(ctx)
-  if (on(o.pageLeave)) pageLeave(ctx)
+  for (const f of features) safe(f)(ctx)
   // after the features: their page-hide events are queued before the queue leaves with the page
   const del = delivery(c, hex(8), { outbox: o.outbox === undefined ? !mem : o.outbox, beacon: o.beacon })
-  // Stamped on the worker after the privacy engine (these are ours, not the page's): session as of
-  // the record's own time, device context, footprint. Then the application's beforeSend.
+  // Stamped on the worker after the privacy engine (these are ours, not the page's): session,
+  // device context, footprint. Then the application's beforeSend.
   const user = cfg.beforeSend
   cfg.beforeSend = (r: any) => {
     try {
       del.ensure()
       const a = r.attributes
-      if (stamp) stamp(a, +r.time || Date.now())
+      // the clock of this moment, shared by every tab (records wait here at most a flush interval)
+      if (stamp) stamp(a, Date.now())
       for (const k in dev) if (!(k in a)) a[k] = dev[k]
       if (footprint && explicit()) a['device.footprint'] = footprint
     } catch {}
@@ -108,4 +102,23 @@ export const autocapture = (options: AutocaptureOptions = {}, client: TelemetryC
     return r
   }
   return { stats: del.stats }
+}
+
+const opt = (v: unknown): any => (typeof v === 'object' ? v : {})
+
+/** Astrid.autocapture({pageViews: true, clicks: true, ...}): the base and every feature asked for. */
+export const autocapture = (options: AutocaptureOptions = {}, client: TelemetryClient | undefined = getClient()) => {
+  const o = options || {}
+  return browser(o, client, [
+    (ctx) => {
+      if (o.pageViews) pageViews(ctx, opt(o.pageViews))
+      if (o.clicks) elementClicks(ctx)
+      if (o.outboundLinks) outboundLinks(ctx)
+      if (o.fileDownloads) fileDownloads(ctx, opt(o.fileDownloads))
+      if (o.forms) forms(ctx)
+      if (o.scrollDepth) scrollDepth(ctx)
+      if (o.engagement) engagement(ctx)
+      if (o.pageLeave) pageLeave(ctx)
+    },
+  ])
 }

@@ -1,5 +1,5 @@
 /** The browser features, each its own module: import only what you use (autocapture() pulls in all of them). */
-export { autocapture, FEATURES, type AutocaptureOptions } from './autocapture'
+export { autocapture, browser, FEATURES, type AutocaptureOptions } from './autocapture'
 export { elementClicks, fileDownloads, outboundLinks, DOWNLOAD_EXTENSIONS } from './clicks'
 export { forms } from './forms'
 export { scrollDepth } from './scroll'
