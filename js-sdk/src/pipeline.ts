@@ -44,6 +44,8 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
   let stopping = false
   let stopped = false
   let abandonAt = 0
+  /** shutdown is over: lanes send nothing more */
+  let dead = false
   let nextCollect = ms() + cfg.flushInterval * 1000
   let wakeFn: (() => void) | undefined
   let wakeTimer: any
@@ -244,7 +246,7 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
     if (l.busy) return
     l.busy = true
     try {
-      while (l.q.length && !stopped) {
+      while (l.q.length && !dead) {
         const wait = Math.max(l.next - ms(), l.br.wait() * 1000)
         if (wait > 0) {
           clearTimeout(l.timer)
@@ -346,7 +348,7 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
       wake()
       ok = (await until(() => stopped, (deadline - ms()) / 1000)) && ok
     }
-    stopped = true
+    stopped = dead = true
     wake()
     for (const l of lanes) {
       clearTimeout(l.timer)
