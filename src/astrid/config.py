@@ -73,7 +73,9 @@ class TelemetryConfig:
     )
     batch_size: int = _opt(512, "ASTRID_BATCH_SIZE", "Records per export batch.")
     flush_interval: float = _opt(5.0, "ASTRID_FLUSH_INTERVAL", "Seconds between scheduled exports (and metric collection).")
-    max_queue_size: int = _opt(20000, "ASTRID_MAX_QUEUE_SIZE", "Records held in memory at most; the oldest are dropped beyond it.")
+    max_queue_size: int = _opt(20000, "ASTRID_MAX_QUEUE_SIZE", (
+        "Records held in memory at most: the queue and every backend's backlog together "
+        '(`stats()["queue_high_water"]` shows the peak); the oldest are dropped beyond it.'))
     compression: str = _opt("gzip", "ASTRID_COMPRESSION", "Request body compression: gzip or none.")
     compression_level: int = _opt(1, "ASTRID_COMPRESSION_LEVEL", "gzip level 1-9 (1: least CPU on the host; telemetry compresses well at any level).")
     timeout: float = _opt(10.0, "ASTRID_TIMEOUT", "Seconds one HTTP request may take (connect, TLS, send, read).")
