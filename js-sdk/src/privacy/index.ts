@@ -57,7 +57,7 @@ const LIMITS: [string, number, number, number][] = [
 let lone: RegExp
 /** `s` with every lone surrogate replaced by U+FFFD, as TextEncoder (and Python's engine) does */
 const wf = (s: string): string =>
-  s.replace((lone = lone || new RegExp('[\\ud800-\\udbff](?![\\udc00-\\udfff])|(?<![\\ud800-\\udbff])[\\udc00-\\udfff]', 'g')), '\ufffd')
+  (s as any).isWellFormed && (s as any).isWellFormed() ? s : s.replace((lone = lone || new RegExp('[\\ud800-\\udbff](?![\\udc00-\\udfff])|(?<![\\ud800-\\udbff])[\\udc00-\\udfff]', 'g')), '\ufffd')
 const isMap = (v: any): boolean => v instanceof Map || (!!v && typeof v == 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(v)))
 const items = (v: any): any[] | 0 => (Array.isArray(v) || v instanceof Set ? [...v] : 0)
 const text = (v: any): string => (ArrayBuffer.isView(v) ? new TextDecoder().decode(v) : safeStr(v))
@@ -82,6 +82,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
   const L: Record<string, number> = {}
   const total: Record<string, number> = {}
   const cache = new Map<string, string | null>()
+  const keys = new Map<string, [string, number]>()
   let cur: Record<string, number> = {}
   let miss = new Set<string>()
 
@@ -199,18 +200,25 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
     for (let [k, v] of a instanceof Map ? a : Object.entries(a)) {
       // a key can hold what a value holds: {"ada@example.com": 1}, {"GET /r?token=x": 2}
       const raw = prefix + text(k)
-      let drop
-      k = wf(cut(raw, L.maxKeyLength))
-      if (mayContainPii(k)) {
-        const [s] = ([, drop] = scrub(k))
-        k = cut(s, L.maxKeyLength)
+      let e = keys.get(raw)
+      if (!e) {
+        let drop
+        k = wf(cut(raw, L.maxKeyLength))
+        if (mayContainPii(k)) {
+          const [s] = ([, drop] = scrub(k))
+          k = cut(s, L.maxKeyLength)
+        }
+        if (drop) {
+          count('attributes_dropped')
+          continue
+        }
+        // the rule is decided on the key without our own placeholders
+        e = [k, rule(k != raw ? k.replace(/\[(?:REDACTED|HASHED|MASKED):[^\]]*\]/g, '') : k)]
+        // keys that needed no change are remembered (a flood of distinct keys clears them)
+        if (k == raw) keys.size > 4095 ? keys.clear() : keys.set(raw, e)
       }
-      if (drop) {
-        count('attributes_dropped')
-        continue
-      }
-      // the rule is decided on the key without our own placeholders
-      const r = rule(k != raw ? k.replace(/\[(?:REDACTED|HASHED|MASKED):[^\]]*\]/g, '') : k)
+      const r = e[1]
+      k = e[0]
       if (r == KEY_DENY) {
         count('keys_removed')
         continue
