@@ -11,7 +11,7 @@ import sys
 import threading
 import weakref
 from time import time_ns
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple, TypeVar, Union, cast
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, TypeVar, Union, cast
 
 from . import consent as _consent
 from .aggregation import METRIC_TYPES, MetricAggregator
@@ -65,7 +65,7 @@ class TelemetryClient:
         project_name: str,
         version: Optional[str] = None,
         backend: Any = None,
-        endpoint: Optional[str] = None,
+        endpoint: Union[str, Sequence[str], None] = None,
         enabled: Optional[bool] = None,
         headers: Optional[Mapping[str, str]] = None,
         batch_size: Optional[int] = None,
