@@ -221,25 +221,30 @@ export class TelemetryClient {
 
   private handle(r: TelemetryRecord): Span {
     let done = false
+    // every method: a no-op after end(), and never throws whatever it is given
+    const m =
+      (f: (a?: any, b?: any) => void) =>
+      (a?: any, b?: any): Span => {
+        try {
+          if (!done) f(a, b)
+        } catch {}
+        return s
+      }
     const s: Span & { record: TelemetryRecord } = {
       record: r,
       traceId: r.traceId!,
       spanId: r.spanId!,
-      setAttribute: (k, v) => (done || typeof k !== 'string' || (r.attributes[k] = v), s),
-      setAttributes: (a) => (done || Object.assign(r.attributes, copy(a)), s),
-      addEvent: (name, a) => (done || r.events!.push({ name: safeStr(name), time: now(), attributes: copy(a) }), s),
-      setStatus: (st, m) => {
-        if (!done && /^(ok|error|unset)$/.test(st)) (r.status = st), (r.statusMessage = m ? safeStr(m) : '')
-        return s
-      },
-      recordException: (e) => (done || r.events!.push({ name: 'exception', time: now(), attributes: exceptionAttributes(e) }), s),
-      end: () => {
-        if (done) return
+      setAttribute: m((k, v) => typeof k === 'string' && (r.attributes[k] = v)),
+      setAttributes: m((a) => Object.assign(r.attributes, copy(a))),
+      addEvent: m((name, a) => r.events!.push({ name: safeStr(name), time: now(), attributes: copy(a) })),
+      setStatus: m((st, msg) => /^(ok|error|unset)$/.test(st) && ((r.status = st), (r.statusMessage = msg ? safeStr(msg) : ''))),
+      recordException: m((e) => r.events!.push({ name: 'exception', time: now(), attributes: exceptionAttributes(e) })),
+      end: m(() => {
         done = true
         r.end = now()
         const p = this.p
         if (p) p.enqueue(r)
-      },
+      }),
     }
     return s
   }
@@ -249,7 +254,10 @@ export class TelemetryClient {
    * or settles. An error thrown by `fn` marks the span and is thrown on to the caller unchanged.
    */
   span<T>(name: string, attributes: Attrs | ((span: Span) => T), fn?: (span: Span) => T): T {
-    if (typeof attributes === 'function') (fn = attributes), (attributes = undefined)
+    if (typeof fn !== 'function') {
+      if (typeof attributes !== 'function') return this.bad(), (undefined as any)
+      ;(fn = attributes), (attributes = undefined)
+    }
     const s = this.startSpan(name, attributes as Attrs) as Span & { record?: TelemetryRecord }
     const fail = (e: unknown): void => {
       try {
