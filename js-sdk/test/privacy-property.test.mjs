@@ -123,3 +123,20 @@ test('keyed hashes are byte-identical to the Python engine', { skip: !existsSync
     values.forEach((v, i) => assert.equal(js[i], py[i], `hash of ${JSON.stringify(v)} under ${JSON.stringify(salt)}`))
   }
 })
+
+test('without WebCrypto (an http:// page) identifiers are removed and hash actions redact, never raw', async () => {
+  const b = await build({
+    entryPoints: [new URL('../src/privacy/index.ts', import.meta.url).pathname], bundle: true, format: 'esm', platform: 'neutral',
+    define: { __NODE__: 'false' }, write: false, logLevel: 'error', external: ['node:*'],
+  })
+  const saved = Object.getOwnPropertyDescriptor(globalThis, 'crypto')
+  Object.defineProperty(globalThis, 'crypto', { value: undefined, configurable: true })
+  try {
+    const m = await import('data:text/javascript;base64,' + Buffer.from(b.outputFiles[0].contents).toString('base64'))
+    const e = m.createPrivacyEngine({ projectName: 'no-crypto', actions: { email: 'hash' } })
+    assert.deepStrictEqual(await e.sanitizeAttributes({ user_id: 'u-1', note: 'mail ada@example.com', ok: 1 }), { note: 'mail [REDACTED:email]', ok: 1 })
+    assert.deepStrictEqual(e.stats(), { keys_removed: 1, email: 1 })
+  } finally {
+    Object.defineProperty(globalThis, 'crypto', saved)
+  }
+})
