@@ -12,7 +12,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
 from ._version import __version__
@@ -113,6 +113,14 @@ class _DeadlineConnection(http.client.HTTPConnection):
                            url: Optional[str] = None) -> http.client.HTTPResponse:
         return _DeadlineResponse(sock, self.deadline, debuglevel, method, url)
 
+    def _connect_within_deadline(self, address: Tuple[str, int], timeout: Optional[float],
+                                 source_address: Any = None) -> socket.socket:
+        sock = connect_bounded(address, timeout, source_address)
+        if self.deadline != float("inf"):
+            # the proxy tunnel and the TLS handshake (one total timeout in CPython) get what is left
+            _arm(sock, self.deadline, "after connecting")
+        return sock
+
     def send(self, data: "bytes | bytearray | memoryview") -> None:  # type: ignore[override]
         if self.sock is not None:
             _arm(self.sock, self.deadline, "while sending")  # sendall keeps one timeout for all of it
@@ -122,14 +130,14 @@ class _DeadlineConnection(http.client.HTTPConnection):
 class _Conn(_DeadlineConnection):
     def __init__(self, host: str, port: int, timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
-        self._create_connection = connect_bounded  # type: ignore[assignment]
+        self._create_connection = self._connect_within_deadline  # type: ignore[assignment]
         self.response_class = self._deadline_response  # type: ignore[assignment]
 
 
 class _TLSConn(_DeadlineConnection, http.client.HTTPSConnection):
     def __init__(self, host: str, port: int, timeout: float, context: ssl.SSLContext) -> None:
         http.client.HTTPSConnection.__init__(self, host, port, timeout=timeout, context=context)
-        self._create_connection = connect_bounded  # type: ignore[assignment]
+        self._create_connection = self._connect_within_deadline  # type: ignore[assignment]
         self.response_class = self._deadline_response  # type: ignore[assignment]
 
 
