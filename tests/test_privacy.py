@@ -44,13 +44,13 @@ def engine(**options: Any) -> PrivacyEngine:
 # ------------------------------------------------------------------ records
 
 
-def test_event_attributes_are_sanitized_and_the_name_is_left_alone() -> None:
+def test_event_name_and_attributes_are_sanitized() -> None:
     event = Event(
         "user.signup ada@example.com", {"email": "ada@example.com", "note": "ip 8.8.8.8"}, 1
     )
     out = engine().sanitize(event)
     assert out is event
-    assert event.name == "user.signup ada@example.com"
+    assert event.name == "user.signup [REDACTED:email]"
     assert event.attributes["email"].startswith("hash:")
     assert event.attributes["note"] == "ip [REDACTED:ip]"
 
@@ -528,3 +528,64 @@ def test_every_detector_can_be_switched_off(kind: str) -> None:
     eng = engine(actions={k: "off" for k in DETECTOR_KINDS})
     for value in PII:
         assert eng.sanitize_text("x " + value + " y") == "x " + value + " y"
+
+
+# ------------------------------------------------------------------ issue 9: text, keys, names
+
+
+def test_lone_surrogates_become_u_fffd_and_pairs_their_character() -> None:
+    from astrid.privacy import well_formed
+
+    eng = engine()
+    assert eng.sanitize_text("a\ud800b\udcff") == "a\ufffdb\ufffd"
+    assert well_formed("\ud83d\ude00") == "\U0001f600"  # a pair, as JavaScript reads it
+    assert well_formed("plain") == "plain" and well_formed("Zürich") == "Zürich"
+    out = eng.sanitize({"k\ud800": "v\udcff", "n": ["\ud800"], "ok": "fine"})
+    assert out == {"k\ufffd": "v\ufffd", "n": ["\ufffd"], "ok": "fine"}
+    json.dumps(out, ensure_ascii=False).encode("utf-8")  # encodes strictly
+    # the identifier hash is taken over the U+FFFD form, as a TextEncoder would give it
+    assert eng.hash_value("u\ud800") == eng.hash_value("u\ufffd")
+    assert eng.hash_value("u\ud800") != eng.hash_value("u?")
+
+
+def test_keys_are_scanned_and_clean_keys_are_remembered_within_a_bound() -> None:
+    eng = engine()
+    for _ in range(3):
+        out = eng.sanitize({"note ada@example.com": 1, "plain": 2})
+        assert out == {"note [REDACTED:email]": 1, "plain": 2}
+        assert eng.sanitize(out) == out  # sanitizing twice changes nothing
+    assert eng.stats()["email"] == 3  # a key with PII is scanned every time, never cached
+    for i in range(10_000):
+        eng.sanitize({"k%d" % i: i})
+    assert 0 < len(eng._key_cache) <= 4096
+    assert eng.sanitize({"k9999": 1, "from 8.8.8.8": 2}) == {"k9999": 1, "from [REDACTED:ip]": 2}
+
+
+def test_a_key_whose_detector_action_is_drop_drops_the_attribute() -> None:
+    eng = engine(actions={"email": "drop"})
+    assert eng.sanitize({"ada@example.com": 1, "b": 2}) == {"b": 2}
+
+
+def test_names_are_scanned_and_clean_names_cached() -> None:
+    eng = engine()
+    for _ in range(2):
+        ev = eng.sanitize(Event("GET /reset?token=abc&email=ada@example.com", {}, 1))
+        assert ev.name == "GET /reset?token=[REDACTED:url_secret]&email=[REDACTED:email]"
+    assert eng.sanitize(Event("page.view", {}, 1)).name == "page.view"
+    assert "page.view" in eng._name_cache
+    assert not any("token" in k for k in eng._name_cache)
+    span = Span("charge 4111 1111 1111 1111", {}, 1, 1, 1)
+    span.events.append(SpanEvent("sent to ada@example.com", 2, {}))
+    eng.sanitize(span)
+    assert span.name == "charge [REDACTED:card]"
+    assert span.events[0].name == "sent to [REDACTED:email]"
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["session.id", "session_id", "sessionId", "user.session.id"],
+)
+def test_session_ids_are_identifiers_and_session_cookies_secrets(key: str) -> None:
+    eng = engine()
+    out = eng.sanitize({key: "s-1", "sessionid": "c", "JSESSIONID": "c", "session": "c"})
+    assert out == {key: "hash:" + eng.hash_value("s-1")}

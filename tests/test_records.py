@@ -98,3 +98,19 @@ def test_aggregator_accepts_unhashable_attribute_values():
     agg.record("m", 2, "counter", {"l": [1, 2]}, "")
     (p,) = agg.collect()
     assert p.value == 3
+
+
+def test_aggregator_keys_series_after_sanitizing_and_caps_sanitized_series():
+    from astrid.privacy import PrivacyEngine
+
+    agg = MetricAggregator(max_series=2, privacy=PrivacyEngine(project_name="t"))
+    for i in range(10):  # ten raw series, one once the address is redacted
+        agg.record("m", 1, "counter", {"to": "u%d@example.com" % i}, "")
+    for q in ("a", "b", "c"):
+        agg.record("jobs", 2, "counter", {"queue": q}, "")
+    points = agg.collect()
+    assert [(p.name, p.attributes, p.value) for p in points] == [
+        ("m", {"to": "[REDACTED:email]"}, 10),
+        ("jobs", {"queue": "a"}, 2),
+    ]
+    assert agg.dropped == 2  # the calls of the two series beyond the cap

@@ -143,7 +143,11 @@ class TelemetryClient:
         cfg = self.config
         backends = create_backends(cfg.backend, cfg, self._backend_options)
         self._privacy = _make_privacy(cfg)
-        self.resource = Resource(_resource_attributes(cfg))
+        resource = _resource_attributes(cfg)
+        if self._privacy is not None:
+            # once, here: OTEL_RESOURCE_ATTRIBUTES and resource_attributes pass the engine too
+            resource = self._privacy.sanitize_attributes(resource)
+        self.resource = Resource(resource)
         self._aggregator = MetricAggregator(cfg.max_metric_series)
         self._proc = BatchProcessor(cfg, backends, self.resource, self._privacy, self._aggregator)
         self._enabled = True

@@ -92,6 +92,8 @@ class BatchProcessor:
         self.backends = list(backends)
         self.privacy = privacy
         self.aggregator = aggregator if aggregator is not None else MetricAggregator(config.max_metric_series)
+        # series are keyed and capped after sanitizing (the raw table may hold more)
+        self.aggregator.privacy = privacy
         self._init_state()
         self.spool: Optional[Spool] = None
         self._spill_cap = max(SPILL_MIN, SPILL_FACTOR * config.max_queue_size)
@@ -647,7 +649,7 @@ class BatchProcessor:
         self._init_state()
         if self.spool is not None:
             self.spool.after_fork()  # the parent's segments stay the parent's
-        self.aggregator = MetricAggregator(self.config.max_metric_series, self.aggregator.bounds)
+        self.aggregator = MetricAggregator(self.config.max_metric_series, self.aggregator.bounds, self.privacy)
         for backend in self.backends:
             hook = getattr(backend, "after_fork", None)
             if callable(hook):

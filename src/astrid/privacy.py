@@ -46,6 +46,23 @@ _SCALARS = frozenset(_PRIMITIVES)
 _SHORT = 1024
 # integers at least this large may be card numbers written as numbers
 _CARD_INT = 10**12
+# distinct keys and names remembered as already clean (a flood of distinct ones clears it)
+_CACHE_MAX = 4096
+# our own placeholders, left out when a scrubbed key's rule is decided
+_PLACEHOLDERS = re.compile(r"\[(?:REDACTED|HASHED|MASKED):[^\]]*\]")
+
+
+def well_formed(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD, as a JavaScript ``TextEncoder``
+    does (a surrogate pair becomes its character), so it encodes as UTF-8 and hashes the same in
+    both SDKs. A file name decoded with ``surrogateescape`` is the usual source."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 @dataclass(frozen=True)
@@ -150,6 +167,9 @@ class PrivacyEngine:
         self._max_value = config.max_value_length
         self._max_depth = config.max_depth
         self._max_list = config.max_list_length
+        # raw key -> (clean key, rule) and raw name -> clean name, for keys and names found clean
+        self._key_cache: Dict[str, Tuple[str, int]] = {}
+        self._name_cache: Dict[str, str] = {}
         #: kind -> how many values were replaced (never the values themselves)
         self.found: Dict[str, int] = {}
         self.counts: Dict[str, int] = {
@@ -164,7 +184,7 @@ class PrivacyEngine:
 
     def hash_value(self, value: str) -> str:
         """HMAC-SHA256 of ``value`` under the project's salt, as 32 hex digits."""
-        mac = hmac.new(self._salt, value.encode("utf-8", "replace"), hashlib.sha256)
+        mac = hmac.new(self._salt, well_formed(value).encode("utf-8"), hashlib.sha256)
         return mac.hexdigest()[:32]
 
     def sanitize(self, item: Any) -> Any:
@@ -199,24 +219,51 @@ class PrivacyEngine:
         self._attrs(attributes, "", 1, out)
         return out
 
+    def sanitize_name(self, name: Any) -> str:
+        """An event, span, span-event or metric name: scanned like text (a name that is a URL
+        keeps its path and loses secret query values). Clean names are remembered."""
+        cached = self._name_cache.get(name) if type(name) is str else None
+        if cached is not None:
+            return cached
+        text = name if type(name) is str else _safe_str(name)
+        clean = self._text(text)[0]
+        if clean == text and type(name) is str:
+            cache = self._name_cache
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            cache[text] = text
+        return clean
+
     def sanitize_record(self, record: Any) -> Any:
-        """Sanitize a record in place: attributes, log body, span events and status message."""
+        """Sanitize a record in place: name, attributes, log body, span events and status."""
         if getattr(record, "type", None) in _ATTRIBUTES_ONLY:
             # events and metric points carry nothing else (the hot path: no failing lookups)
+            name = record.name
+            cached = self._name_cache.get(name) if type(name) is str else None
+            record.name = cached if cached is not None else self.sanitize_name(name)
             record.attributes = self.sanitize_attributes(record.attributes or {})
+            description = getattr(record, "description", None)
+            if description:
+                record.description = self.sanitize_name(description)
             return record
         finalize = getattr(record, "finalize", None)
         if finalize is not None:
             # an error record formats its exception lazily; its text must be scanned too
             finalize()
         record.attributes = self.sanitize_attributes(record.attributes or {})
+        name = getattr(record, "name", None)
+        if name is not None:
+            record.name = self.sanitize_name(name)
         body = getattr(record, "body", None)
         if body is not None:
             record.body = self._text(body if isinstance(body, str) else _safe_str(body))[0]
         message = getattr(record, "status_message", None)
         if message:
-            record.status_message = self._text(message)[0]
+            record.status_message = self._text(
+                message if isinstance(message, str) else _safe_str(message)
+            )[0]
         for event in getattr(record, "events", None) or ():
+            event.name = self.sanitize_name(event.name)
             event.attributes = self.sanitize_attributes(event.attributes or {})
         return record
 
@@ -245,6 +292,8 @@ class PrivacyEngine:
     # ------------------------------------------------------------------ internals
 
     def _text(self, text: str, tail: bool = False) -> Tuple[str, bool]:
+        if not text.isascii():
+            text = well_formed(text)
         limit = self._max_value
         cut = len(text) > limit + _OVERLAP
         if cut:
@@ -271,8 +320,7 @@ class PrivacyEngine:
     def _attrs(
         self, attrs: Mapping[Any, Any], prefix: str, depth: int, out: Dict[str, Any]
     ) -> None:
-        rules = self._keys
-        cache = rules.cache
+        kcache = self._key_cache
         counts = self.counts
         max_key = self._max_key
         max_attrs = self._max_attrs
@@ -287,16 +335,22 @@ class PrivacyEngine:
                 key = _safe_str(key)
             if prefix:
                 key = prefix + key
-            if len(key) > max_key:
-                key = key[:max_key]
-            rule = cache.get(key)
-            if rule is None:
-                rule = rules.rule(key)
+            entry = kcache.get(key)
+            if entry is None:
+                entry = self._key(key, max_key)
+                if entry is None:  # the key itself holds a value whose action is drop
+                    counts["attributes_dropped"] += 1
+                    continue
+            key, rule = entry
             t = type(value)
             if rule == KEY_SCAN and len(out) < max_attrs:
                 # the common case, kept to a few cheap checks: a clean short string or a number
                 if t is str:
-                    if len(value) < short and not may_contain_pii(value):
+                    if (
+                        len(value) < short
+                        and not may_contain_pii(value)
+                        and (value.isascii() or well_formed(value) is value)
+                    ):
                         out[key] = value
                         continue
                 elif (t is bool or (t is int and -_CARD_INT < value < _CARD_INT)) or (
@@ -321,7 +375,8 @@ class PrivacyEngine:
             if rule == KEY_HASH:
                 hashed = self._hash_attr(value)
                 if hashed is not None:
-                    counts["keys_hashed"] += 1
+                    if hashed != value:  # already hashed (sanitized twice) is not counted again
+                        counts["keys_hashed"] += 1
                     out[key] = hashed
                 continue
             cleaned = self._value(value, rule == KEY_ALLOW, key == "exception.stacktrace")
@@ -330,11 +385,35 @@ class PrivacyEngine:
                 continue
             out[key] = cleaned
 
+    def _key(self, raw: str, max_key: int) -> Optional[Tuple[str, int]]:
+        """The clean key and its rule; remembered when the key needed no change."""
+        key = raw[:max_key] if len(raw) > max_key else raw
+        key = well_formed(key)
+        changed = key is not raw
+        if may_contain_pii(key):
+            # a key can hold what a value holds: {"ada@example.com": 1}, {"GET /r?token=x": 2}
+            scrubbed, drop = scrub_text(key, self._actions, self._replacer, self.found)
+            if drop:
+                return None
+            if scrubbed != key:
+                changed = True
+                key = scrubbed[:max_key]
+        rules = self._keys
+        # our placeholders say nothing about the key (and sanitizing twice must change nothing)
+        decide = _PLACEHOLDERS.sub("", key) if "[" in key else key
+        entry = (key, rules.rule(decide))
+        if not changed:
+            cache = self._key_cache
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            cache[raw] = entry
+        return entry
+
     def _value(self, value: Any, trusted: bool, tail: bool) -> Any:
         t = type(value)
         if t is str:
             if trusted:
-                return _truncate(value, self._max_value, tail)
+                return _truncate(well_formed(value), self._max_value, tail)
             text, drop = self._text(value, tail)
             return _DROP if drop else text
         if t is bool:
@@ -387,7 +466,7 @@ class PrivacyEngine:
     def _hash_one(self, value: Any) -> str:
         if isinstance(value, (bytes, bytearray)):
             value = bytes(value).decode("utf-8", "replace")
-        text = str.__str__(value) if isinstance(value, str) else _safe_str(value)
+        text = well_formed(str.__str__(value) if isinstance(value, str) else _safe_str(value))
         if _HASHED_RE.fullmatch(text):
             return text
         return "hash:" + self.hash_value(text)

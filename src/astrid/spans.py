@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from time import time_ns
-from typing import TYPE_CHECKING, Any, Literal, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, Literal, Mapping, Optional, Tuple
 
 from .records import Span, SpanEvent
 
@@ -34,36 +34,58 @@ class ActiveSpan:
     def span_id(self) -> int:
         return self.record.span_id
 
+    def _sealed(self) -> bool:
+        """After ``end()`` the span is sealed: a change is ignored and counted as invalid."""
+        if self._ended:
+            try:
+                self._client._invalid()
+            except Exception:
+                pass
+            return True
+        return False
+
     def set_attribute(self, key: str, value: Any) -> "ActiveSpan":
         try:
-            self.record.attributes[key] = value
+            if not self._sealed():
+                self.record.attributes[key] = value
         except Exception:
             pass
         return self
 
     def set_attributes(self, attributes: Mapping[str, Any]) -> "ActiveSpan":
         try:
-            self.record.attributes.update(attributes)
+            if not self._sealed():
+                self.record.attributes.update(attributes)
         except Exception:
             pass
         return self
 
     def add_event(self, name: str, attributes: Optional[Mapping[str, Any]] = None) -> "ActiveSpan":
         try:
-            self.record.events.append(SpanEvent(str(name), time_ns(), dict(attributes or {})))
+            if not self._sealed():
+                self.record.events.append(SpanEvent(str(name), time_ns(), dict(attributes or {})))
         except Exception:
             pass
         return self
 
     def set_status(self, status: str, message: str = "") -> "ActiveSpan":
-        if status in ("ok", "error", "unset"):
-            self.record.status = status
-            self.record.status_message = str(message) if message else ""
+        try:
+            if self._sealed():
+                return self
+            if status.__class__ is str and status in ("ok", "error", "unset"):
+                text = message if message.__class__ is str else (str(message) if message else "")
+                self.record.status = status
+                self.record.status_message = text
+            else:
+                self._client._invalid()
+        except Exception:
+            pass
         return self
 
     def record_exception(self, exc: BaseException) -> "ActiveSpan":
         try:
-            self.record.pending_exceptions.append((exc, time_ns()))
+            if not self._sealed():
+                self.record.pending_exceptions.append((exc, time_ns()))
         except Exception:
             pass
         return self
@@ -74,7 +96,7 @@ class ActiveSpan:
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         try:
-            if exc is not None and self.record.status != "error":
+            if exc is not None and not self._ended and self.record.status != "error":
                 self.record.status = "error"
                 self.record.status_message = _type_name(exc)
                 self.record.pending_exceptions.append((exc, time_ns()))
@@ -95,9 +117,34 @@ class ActiveSpan:
                     pass
                 self._token = None
             self.record.end_ns = time_ns()
-            self._client._enqueue(self.record)
+            # the worker gets its own copy: nothing the caller still holds (the record, its
+            # attribute dict, its events) is shared with the worker or the export lanes
+            self._client._enqueue(_snapshot(self.record))
         except Exception:
             self._client._invalid()
+
+
+def _snapshot(rec: Span) -> Span:
+    """A copy of an ended span that shares no mutable object with the caller's record."""
+    cls = type(rec)
+    slots = _SLOTS.get(cls)
+    if slots is None:
+        # every slot of the class and its bases, so a field added to Span later is copied too
+        names = [s for c in cls.__mro__ for s in getattr(c, "__slots__", ())]
+        slots = _SLOTS[cls] = tuple(s for s in names if s != "__weakref__")
+    snap = cls.__new__(cls)
+    for name in slots:
+        try:
+            setattr(snap, name, getattr(rec, name))
+        except AttributeError:  # a slot never set
+            pass
+    snap.attributes = dict(rec.attributes)
+    snap.events = [SpanEvent(e.name, e.time_ns, dict(e.attributes)) for e in rec.events]
+    snap.pending_exceptions = list(rec.pending_exceptions)
+    return snap
+
+
+_SLOTS: Dict[type, Tuple[str, ...]] = {}
 
 
 class _NoopSpan:
