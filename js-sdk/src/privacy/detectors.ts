@@ -131,48 +131,51 @@ const PATHLIKE = /^([/~]|[A-Za-z]:[\\/])/
 // what may stand before a key on its line: indentation, a YAML list dash, an opening quote
 const LINE_START = /^[ \t]*(- )?["']?[A-Za-z0-9_.-]*$/
 
-const TABLE: [string, number, Validator][] = [
-  ['private_key', 0, 0],
-  ['url_credentials', 1, 0],
-  ['url_secret', 2, 0],
-  ['jwt', 3, 0],
-  // a word after Bearer/Basic is a credential only if it does not look like prose
-  ['auth_header', 4, (v) => /[\d+/=._~-]/.test(v) || /[A-Z]/.test(v.slice(1))],
-  ['api_key', 5, 0],
-  [
-    'secret',
-    6,
-    (v, m, s) => {
-      const g = m.groups!
-      const end = m.index + m[0].length
-      const sep = (m as any).indices.groups.sep[0]
-      // "[HASHED:api_key:3f2a...]" is our own output; PWD=/home/ada/app is the shell's working directory
-      if (PH_HEAD.test(s.slice(Math.max(0, m.index - 24), m.index)) || (low(s.slice(sep - 3, sep)) == 'pwd' && PATHLIKE.test(v))) return false
-      // "Invalid token: expired" is prose; "token: s3cr3t" is not, nor a line holding nothing
-      // but the assignment (a YAML or .env line: "pwd: letmein")
-      return (
-        !g.v || g.sep.includes('=') || [...v].length > 15 || !/^\p{L}+$/u.test(v) ||
-        ((end == s.length || '\r\n'.includes(s[end])) && LINE_START.test(s.slice(s.lastIndexOf('\n', m.index - 1) + 1, m.index)))
-      )
-    },
-  ],
-  ['secret', 7, 0],
-  ['secret', 8, 0],
-  ['email', 9, (v) => !EXT.has(low(v.slice(v.lastIndexOf('.') + 1)))],
-  ['iban', 10, ibanOk],
-  ['card', 11, (v) => { const d = v.replace(/[ .-]/g, ''); const n = [...d].length; return n > 12 && n < 20 && luhnOk(d) }],
-  ['ssn', 12, 0],
-  [
-    'phone',
-    13,
-    (v) => {
-      const n = count(v, /\p{Nd}/gu)
-      return v[0] == '+' ? n > 7 && n < 16 : v.startsWith('00') ? n > 9 && n < 18 : !/^[0(]/.test(v) || (n > 8 && n < 13)
-    },
-  ],
-  ['ip', 14, ipv6Ok],
-  ['ip', 15, (v) => !/^127\.|^0\.0\.0\.0$|^255\.255\.255\.255$/.test(v)],
-  ['home_path', 16, (v) => !SHARED.has(low(v.replace(/[\\/]+$/, '').split(/[\\/]+/).pop()!))],
+// the kind of each pattern of P, and its validator (0: none), in the order they run
+const TABLE_KINDS = 'private_key url_credentials url_secret jwt auth_header api_key secret secret secret email iban card ssn phone ip ip home_path'.split(' ')
+const VALIDATORS: Validator[] = [
+  0, // private_key
+  0, // url_credentials
+  0, // url_secret
+  0, // jwt
+  // auth_header: a word after Bearer/Basic is a credential only if it does not look like prose
+  (v) => /[\d+/=._~-]/.test(v) || /[A-Z]/.test(v.slice(1)),
+  0, // api_key
+  // secret (assignment)
+  (v, m, s) => {
+    const g = m.groups!
+    const end = m.index + m[0].length
+    const sep = (m as any).indices.groups.sep[0]
+    // "[HASHED:api_key:3f2a...]" is our own output; PWD=/home/ada/app is the shell's working directory
+    if (PH_HEAD.test(s.slice(Math.max(0, m.index - 24), m.index)) || (low(s.slice(sep - 3, sep)) == 'pwd' && PATHLIKE.test(v))) return false
+    // "Invalid token: expired" is prose; "token: s3cr3t" is not, nor a line holding nothing but
+    // the assignment (a YAML or .env line: "pwd: letmein")
+    return (
+      !g.v || g.sep.includes('=') || [...v].length > 15 || !/^\p{L}+$/u.test(v) ||
+      ((end == s.length || '\r\n'.includes(s[end])) && LINE_START.test(s.slice(s.lastIndexOf('\n', m.index - 1) + 1, m.index)))
+    )
+  },
+  0, // secret (command-line flag)
+  0, // secret (XML element)
+  // email: the top-level domain is no file extension (icon@2x.png)
+  (v) => !EXT.has(low(v.slice(v.lastIndexOf('.') + 1))),
+  ibanOk,
+  // card: 13-19 digits and the Luhn checksum
+  (v) => {
+    const d = v.replace(/[ .-]/g, '')
+    const n = [...d].length
+    return n > 12 && n < 20 && luhnOk(d)
+  },
+  0, // ssn
+  // phone: 8-15 digits after +, 10-17 after 00, 9-12 with a trunk 0 or an area code in brackets
+  (v) => {
+    const n = count(v, /\p{Nd}/gu)
+    return v[0] == '+' ? n > 7 && n < 16 : v.startsWith('00') ? n > 9 && n < 18 : !/^[0(]/.test(v) || (n > 8 && n < 13)
+  },
+  ipv6Ok,
+  (v) => !/^127\.|^0\.0\.0\.0$|^255\.255\.255\.255$/.test(v),
+  // home_path: /Users/Shared and the like are kept
+  (v) => !SHARED.has(low(v.replace(/[\\/]+$/, '').split(/[\\/]+/).pop()!)),
 ]
 
 let compiled: [string, RegExp, Validator][] | undefined
@@ -182,7 +185,7 @@ let compiled: [string, RegExp, Validator][] | undefined
  * look-behind, that fails inside the engine's error handling (the record is dropped), never
  * when the SDK loads.
  */
-export const detectors = (): [string, RegExp, Validator][] => compiled || (compiled = TABLE.map(([k, i, v]) => [k, py(P[i]), v]))
+export const detectors = (): [string, RegExp, Validator][] => compiled || (compiled = TABLE_KINDS.map((k, i) => [k, py(P[i]), VALIDATORS[i]]))
 
 const API_HINT = /AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|xox|k_live_|k_test_|AIza|sk-/
 const IBAN_HINT = py('[A-Z]{2}\\d\\d ?[A-Z0-9]{4}', 'u')
