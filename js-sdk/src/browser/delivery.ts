@@ -9,7 +9,7 @@ import { encodeLogs, encodeMetrics, encodeTraces } from '../encoding/index'
 import { doc, g, on, safe, win } from './env'
 import { outbox } from './outbox'
 
-/** Bytes one keepalive request may carry (the browser allows 64 KB in flight per page, all requests together). */
+/** Bytes of keepalive requests in flight at once (the browser allows 64 KB a page, all requests together). */
 export const KEEPALIVE_BUDGET = 60000
 
 export interface DeliveryOptions {
@@ -21,20 +21,15 @@ export interface DeliveryOptions {
 
 const ENCODE: Record<string, (r: any[], res: any) => unknown> = { traces: encodeTraces, metrics: encodeMetrics, logs: encodeLogs }
 
-const enc = (x: unknown): number => {
-  try {
-    return JSON.stringify(x).length
-  } catch {
-    return Infinity
-  }
-}
 
 export const delivery = (client: any, me: string, o: DeliveryOptions) => {
   const cfg = client.config
   const box = o.outbox === false ? undefined : outbox(cfg.projectName, me)
-  const st = { keepalive_batches: 0, split: 0, beacon: 0, oversize: 0 }
+  const st = { keepalive_batches: 0, split: 0, beacon: 0, deferred: 0 }
   const gzip = cfg.compression
   let hiding = false
+  /** keepalive bytes in flight */
+  let inflight = 0
   let failing = false
   const pipe = (): any => client.p
   const consented = (): boolean => !!client.decision && client.decision.enabled === true
@@ -66,28 +61,43 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
       for (const sig in by) ok = send(b.endpoint + '/v1/' + sig, JSON.stringify(ENCODE[sig](by[sig], batch.resource))) && ok
       return ok
     }
+    /** the request body's size as the backend will encode it (uncompressed on the way out) */
+    const size = (batch: any): number => {
+      try {
+        if (b.name === 'http') return encodeDocument(batch.records, batch.resource).length
+        if (b.name !== 'otlp') return JSON.stringify(batch.records).length
+        const by: Record<string, any[]> = {}
+        for (const r of batch.records) (by[signalOf(r.type, cfg.eventsAs)] ||= []).push(r)
+        let n = 0
+        for (const sig in by) n = Math.max(n, JSON.stringify(ENCODE[sig](by[sig], batch.resource)).length)
+        return n
+      } catch {
+        return Infinity
+      }
+    }
+    const later = (batch: any): void => {
+      if (box) box.save(batch.records, batch.resource, lane, '', true)
+    }
     /** send now, on the way out: the request is started before this returns */
     const out = (batch: any): void => {
       const n = batch.records.length
-      if (enc(batch.records) > KEEPALIVE_BUDGET) {
-        if (n > 1) {
+      if (failing || g.navigator.onLine === false) return later(batch)
+      const bytes = size(batch)
+      if (bytes + inflight > KEEPALIVE_BUDGET) {
+        if (n > 1 && bytes > KEEPALIVE_BUDGET - inflight) {
+          // halves that fit go now; what does not fit waits in the outbox for the next page
           st.split++
           const h = n >> 1
           out({ records: batch.records.slice(0, h), resource: batch.resource })
           out({ records: batch.records.slice(h), resource: batch.resource })
           return
         }
-        // one record over the whole budget: it waits in the outbox for the next page
-        st.oversize++
-        if (box) box.save(batch.records, batch.resource, lane, '', true)
-        return
-      }
-      if (failing || g.navigator.onLine === false) {
-        if (box) box.save(batch.records, batch.resource, lane, '', true)
-        return
+        st.deferred += n
+        return later(batch)
       }
       if (!canKeepalive() && o.beacon && beacon(batch)) return void st.beacon++
       st.keepalive_batches++
+      inflight += bytes
       const copy = { records: batch.records.slice(), resource: batch.resource }
       Promise.resolve(orig(copy, cfg.timeout))
         .then((r: any) => {
@@ -95,6 +105,7 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
           if (r && r.ok === false && box) box.save(copy.records, copy.resource, lane, me)
         })
         .catch(() => {})
+        .then(() => (inflight -= bytes))
     }
     b.export = async (batch: any, timeout: number): Promise<any> => {
       if (hiding) {

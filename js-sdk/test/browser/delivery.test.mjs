@@ -38,6 +38,38 @@ describe('browser delivery and privacy signals', { skip: skip || false }, () => 
     noErrors()
   })
 
+  test('a page leaving with more than the 64 KB keepalive budget: what does not fit arrives from the next page, once', async () => {
+    const page = await h.open('/unload.html')
+    await page.evaluate(() => { for (let i = 0; i < 150; i++) Astrid.trackEvent('bulk', { n: i, blob: 'x'.repeat(1000) }) })
+    await page.click('#next')
+    await page.waitForURL('**/other.html')
+    await waitFor('unload', 'bulk', 20)
+    await page.goto(h.site.url + '/unload.html') // the next page sends what waited in the outbox
+    const bulk = await waitFor('unload', 'bulk', 150, 20000)
+    assert.deepEqual(bulk.map((r) => r.attributes.n).sort((a, b) => a - b), [...Array(150).keys()])
+    assert.equal(new Set(bulk.map((r) => r.id)).size, 150, 'each record once')
+    const sent = h.collector.requests.filter((r) => r.records.some((x) => x.name === 'bulk'))
+    assert.ok(sent.length > 1 && sent.every((r) => r.bytes <= 65536), 'split into requests within the budget')
+    await page.close()
+    noErrors()
+  })
+
+  test('without fetch keepalive, the last events leave as a text/plain beacon (beacon: true)', async () => {
+    const ctx = await h.context()
+    await ctx.addInitScript('delete Request.prototype.keepalive')
+    const page = await ctx.newPage()
+    await page.goto(h.site.url + '/beacon.html')
+    await page.waitForTimeout(300)
+    await page.click('#next')
+    await page.waitForURL('**/other.html')
+    await waitFor('beacon', 'element.click')
+    await waitFor('beacon', 'page.leave')
+    const req = h.collector.requests.find((r) => r.records.some((x) => x.name === 'page.leave' && x.resource['service.name'] === 'beacon'))
+    assert.match(req.headers['content-type'], /^text\/plain/)
+    await ctx.close()
+    noErrors()
+  })
+
   test('a reload while the endpoint is dead, then recovery: every event exactly once', async () => {
     await h.collector.die()
     const page = await h.open('/api.html?project=outage&enabled=true')
