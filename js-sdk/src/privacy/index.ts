@@ -260,7 +260,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
 
   // names of events, spans, span events and metrics are scanned like text (a name that is a URL
   // keeps its path and loses secret query values)
-  const name = (n: unknown): string => scan(text(n))[0]
+  const name = (n: any): any => (n == null ? n : scan(text(n))[0])
   const record = (r: TelemetryRecord): TelemetryRecord => {
     finalize(r)
     const o: TelemetryRecord = { ...r, name: name(r.name), attributes: attrs(r.attributes) }
