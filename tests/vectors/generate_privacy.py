@@ -868,6 +868,27 @@ def attribute_cases() -> List[Dict[str, Any]]:
         {"salt": "other"},
     )
 
+    # text that cannot be encoded: every lone surrogate becomes U+FFFD (as a JavaScript
+    # TextEncoder encodes it), in values, keys and what is hashed
+    add("surrogate-value", {"file": "report-\udcff.txt"}, {"file": "report-\ufffd.txt"})
+    add("surrogate-key", {"na\ud800me": 1}, {"na\ufffdme": 1})
+    add("surrogate-hashed", {"user_id": "u\ud800"}, {"user_id": H("u\ufffd")})
+    add("surrogate-reversed-pair", {"s": "\ude00\ud83d"}, {"s": "\ufffd\ufffd"})
+    add("surrogate-list", {"l": ["\udc80", "ok"]}, {"l": ["\ufffd", "ok"]})
+    add(
+        "surrogate-next-to-pii",
+        {"m": "\ud800 ada@example.com"},
+        {"m": "\ufffd " + R("email")},
+    )
+    # keys are scanned like values
+    add("key-scanned", {"note ada@example.com": 1, "a": 2}, {"note " + R("email"): 1, "a": 2})
+    add(
+        "key-scanned-drop",
+        {"to ada@example.com": 1, "a": 2},
+        {"a": 2},
+        {"actions": {"email": "drop"}},
+    )
+
     cases = []
     for name, config, inp, out in A:
         case: Dict[str, Any] = {
