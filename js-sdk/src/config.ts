@@ -87,7 +87,7 @@ const RANGES: Record<string, [number, number, 1?]> = {
 const CHOICES: Record<string, string[]> = { compression: ['gzip', 'none'], eventsAs: ['spans', 'logs'] }
 const BOOLS = ['allowInsecure', 'installAtexit', 'debug']
 /** Options of the built-in backends (besides the client's own). */
-export const BACKEND_OPTIONS = ['signingSecret', 'database', 'username', 'password', 'schema', 'tablePrefix', 'createTables', 'protocol', 'tracesEndpoint', 'metricsEndpoint', 'logsEndpoint', 'env', 'storage']
+export const BACKEND_OPTIONS = ['signingSecret', 'database', 'username', 'password', 'schema', 'tablePrefix', 'createSchema', 'ttlDays', 'protocol', 'tracesEndpoint', 'metricsEndpoint', 'logsEndpoint', 'env', 'storage']
 
 const g: any = globalThis
 /** The process environment in Node (a copy), {} elsewhere. */
