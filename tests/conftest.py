@@ -31,4 +31,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
             monkeypatch.delenv(key, raising=False)
     home = tmp_path_factory.mktemp("config")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    # an ignored environment value is logged once per process: once per test here
+    config = sys.modules.get("astrid.config")
+    if config is not None:
+        config._warned.clear()
     return home
