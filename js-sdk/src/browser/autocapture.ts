@@ -6,7 +6,7 @@ import { context, type Ctx } from './context'
 import { delivery, type DeliveryOptions } from './delivery'
 import { deviceContext } from './device'
 import { engagement } from './engagement'
-import { doc, safe } from './env'
+import { doc, local, safe } from './env'
 import { forms } from './forms'
 import { pageLeave } from './leave'
 import { pageViews, type PageViewOptions } from './pageviews'
@@ -100,6 +100,17 @@ export const browser = (options: AutocaptureOptions = {}, client: TelemetryClien
     footprint = undefined
     del.clear()
     return r
+  }
+  if (mem) {
+    // "memory": the choice applies to this page only and is not remembered on the device
+    for (const m of ['optIn', 'optOut']) {
+      const f = c[m]
+      c[m] = function (this: any) {
+        const r = f.call(this)
+        local.del('astrid.consent.' + cfg.projectName)
+        return r
+      }
+    }
   }
   return { stats: del.stats }
 }

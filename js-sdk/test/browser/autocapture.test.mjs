@@ -209,6 +209,7 @@ describe('browser autocapture', { skip: skip || false }, () => {
   test('persistence "memory" keeps nothing on the device', async () => {
     const page = await h.open('/api.html?project=mem&enabled=true&persistence=memory')
     await waitFor('mem', 'page.view')
+    await page.evaluate(() => Astrid.optIn())
     const stored = await page.evaluate(() => [Object.keys(localStorage), Object.keys(sessionStorage), document.cookie])
     assert.deepEqual(stored, [[], [], ''])
     await page.close()
