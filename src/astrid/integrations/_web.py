@@ -49,8 +49,12 @@ def collapse_path(path: str) -> str:
         path = path[:_MAX_PATH]
     parts = path.split("/")
     for i, seg in enumerate(parts):
-        if seg and (seg.isdigit() or _UUID.match(seg) or _HEX.match(seg) or _TOKEN.match(seg)):
+        if not seg:
+            continue
+        if seg.isdigit():
             parts[i] = "{id}"
+        elif len(seg) >= 8 and (_UUID.match(seg) or _HEX.match(seg) or _TOKEN.match(seg)):
+            parts[i] = "{id}"  # every other kind of id is at least 8 characters long
     return "/".join(parts)
 
 
@@ -145,14 +149,15 @@ class RequestSpan:
             record = getattr(span, "record", None)
             if record is not None:
                 record.name = name[:256]
-            if self.route:
-                span.set_attribute("http.route", self.route)
             status = self.status
             if error is not None and status is None:
                 status = 500  # what the server answers for an app that raised before responding
+            attrs: Dict[str, Any] = {"http.response.body.size": self.body_size}
+            if self.route:
+                attrs["http.route"] = self.route
             if status is not None:
-                span.set_attribute("http.response.status_code", status)
-            span.set_attribute("http.response.body.size", self.body_size)
+                attrs["http.response.status_code"] = status
+            span.set_attributes(attrs)
             error_type = None
             if error is not None:
                 error_type = type(error).__name__
@@ -168,11 +173,11 @@ class RequestSpan:
                 span.set_attribute("error.type", error_type)
             span.end()
             if self.record_metrics:
-                attrs: Dict[str, Any] = {"http.request.method": self.method, "http.route": self.route or self.path}
+                labels: Dict[str, Any] = {"http.request.method": self.method, "http.route": self.route or self.path}
                 if status is not None:
-                    attrs["http.response.status_code"] = status
+                    labels["http.response.status_code"] = status
                 if error_type is not None:
-                    attrs["error.type"] = error_type
-                self.client.track_metric("http.server.request.duration", seconds, "histogram", attrs, "s")
+                    labels["error.type"] = error_type
+                self.client.track_metric("http.server.request.duration", seconds, "histogram", labels, "s")
         except Exception:
             logger.debug("could not finish the request span", exc_info=True)
