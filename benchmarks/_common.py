@@ -34,6 +34,7 @@ def parse_args(description: str, argv: Optional[Sequence[str]] = None) -> argpar
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (for the README)")
     parser.add_argument("--no-peer", action="store_true", help="measure Astrid only (the peer column shows n/a)")
+    parser.add_argument("--only", metavar="TEXT", help="run only the steps whose title contains TEXT")
     return parser.parse_args(argv)
 
 
@@ -82,6 +83,62 @@ def time_each(fn: Callable[..., Any], args: Tuple[Any, ...], n: int, overhead_ns
         t1 = pc()
         out[i] = t1 - t0
     return [max(0.0, s - overhead_ns) for s in out]
+
+
+def time_each_paced(
+    fn: Callable[..., Any], args: Tuple[Any, ...], n: int, gap_ns: int, overhead_ns: float = 0.0
+) -> List[float]:
+    """Like ``time_each``, with ``gap_ns`` of busy work between calls (an application doing its job)."""
+    pc = time.perf_counter_ns
+    out = [0] * n
+    for i in range(n):
+        t0 = pc()
+        fn(*args)
+        t1 = pc()
+        out[i] = t1 - t0
+        until = t1 + gap_ns
+        while pc() < until:
+            pass
+    return [max(0.0, s - overhead_ns) for s in out]
+
+
+_SINK_CODE = r"""
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Sink(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", self.headers.get("Content-Type") or "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+server.daemon_threads = True
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+class HttpSink:
+    """A loopback HTTP receiver in its own process that reads every POST and answers 200 (no decoding),
+    so both SDKs' export threads do their full work (encode, compress, send) at little cost to the bench."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", _SINK_CODE], stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        self.url = "http://127.0.0.1:%d" % int(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
 
 
 def time_batched(fn: Callable[..., Any], args: Tuple[Any, ...], n: int) -> float:

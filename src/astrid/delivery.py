@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections import deque
@@ -152,6 +153,9 @@ class DeliveryLane:
         if proc.abandon_at is not None:
             timeout = max(0.001, min(timeout, proc.abandon_at - time.monotonic()))
         before = len(batch)
+        encoder = sys.modules.get("astrid.encoding.otlp_proto")
+        if encoder is not None:
+            encoder.pacing(proc.may_pace())  # let callers have the GIL between records, unless pressed
         try:
             result = self.backend.export(batch, timeout)
         except Exception as exc:

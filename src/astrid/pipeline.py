@@ -365,6 +365,11 @@ class BatchProcessor:
                     self._set_backlog()
                     self.cond.notify_all()
 
+    def may_pace(self) -> bool:
+        """May the worker and lanes release the GIL between records? Not when memory is half full
+        (the callers are outrunning us: pausing would only drop their records), nor at shutdown."""
+        return not self.stopping and len(self.queue) + self.backlog < self._max_queue_size >> 1
+
     def _prepare_all(self, records: List[Record]) -> List[Record]:
         prepared: List[Record] = []
         prepare = self._prepare
@@ -372,7 +377,7 @@ class BatchProcessor:
         # Latency first: release the GIL every few records, so a caller never waits a whole switch
         # interval behind this loop. When memory is half full the callers are outrunning us, and
         # yielding would only make us drop their records: then the worker keeps the GIL.
-        every = YIELD_EVERY if len(self.queue) + self.backlog < self._max_queue_size >> 1 else 1 << 30
+        every = YIELD_EVERY if self.may_pace() else 1 << 30
         for i, rec in enumerate(records):
             if i % every == every - 1:
                 sleep(0)
