@@ -868,3 +868,16 @@ def test_unsampled_records_are_never_queued():
     assert stats["enqueued"] == 1 and stats["sampled_out"] == 40
     assert [r.type for r in mem.records] == ["log"]
     c.shutdown(2)
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [("memory", ["MemoryBackend"]), (" MEMORY ", ["MemoryBackend"]), ("memory,console", ["MemoryBackend", "ConsoleBackend"]),
+     ("memory,", ["MemoryBackend"]), (",", ["OTLPBackend"]), ("memory,kafka", ["OTLPBackend"])],
+)
+def test_astrid_backend_takes_names_in_any_case_separated_by_commas(monkeypatch, value, expected):
+    monkeypatch.setenv("ASTRID_BACKEND", value)
+    monkeypatch.setenv("ASTRID_ENDPOINT", "http://127.0.0.1:%d" % _REFUSED_PORT)
+    c = astrid.TelemetryClient("env-app", enabled=True, install_atexit=False)
+    assert [type(b).__name__ for b in c.backends] == expected
+    c.shutdown(0.5)

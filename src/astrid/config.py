@@ -307,17 +307,26 @@ def _check_env_combinations(values: Dict[str, Any], from_env: List[str], fields:
     if "backend" in from_env:
         from .backends import check_backend_spec
 
-        spec = values["backend"]
-        try:
-            check_backend_spec([p.strip() for p in spec.split(",")] if "," in spec else spec)
-        except (ValueError, TypeError) as exc:
-            drop("backend", "ASTRID_BACKEND: %s" % exc)
+        # "otlp", " OTLP ", "otlp,console": names, any case, several separated by commas
+        names = [p.strip() for p in str(values["backend"]).split(",") if p.strip()]
+        problem = ""
+        for candidate in (names, [n.lower() for n in names]):
+            spec: Any = candidate[0] if len(candidate) == 1 else candidate
+            try:
+                check_backend_spec(spec)
+            except (ValueError, TypeError) as exc:
+                problem = problem or str(exc)
+                continue
+            values["backend"] = spec
+            break
+        else:
+            drop("backend", "ASTRID_BACKEND: %s" % problem)
     tls = [n for n in ("ca_file", "client_cert", "client_key") if n in from_env]
     if tls:
-        problem = _tls_problem(values.get("ca_file"), values.get("client_cert"), values.get("client_key"))
-        if problem:
+        tls_problem = _tls_problem(values.get("ca_file"), values.get("client_cert"), values.get("client_key"))
+        if tls_problem:
             for name in tls:
-                drop(name, "%s (from the environment): %s" % (fields[name].metadata.get("env"), problem))
+                drop(name, "%s (from the environment): %s" % (fields[name].metadata.get("env"), tls_problem))
 
 
 def _tls_problem(ca_file: Any, cert: Any, key: Any) -> Optional[str]:
