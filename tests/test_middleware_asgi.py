@@ -279,3 +279,17 @@ def test_starlette_mounted_route_gets_its_full_template(client):
     assert messages[-1]["body"] == b"user 9"
     (span,) = sent(client).spans
     assert span.name == "GET /api/users/{uid}"
+
+
+def test_django_asgi_route_template_names_the_span(client):
+    pytest.importorskip("django")
+    from django.core.asgi import get_asgi_application
+
+    from support import django_app
+
+    django_app.setup()
+    app = TelemetryMiddleware(get_asgi_application(), client)
+    messages = run(drive(app, http_scope("/articles/2024/hello/", headers=[(b"host", b"testserver")])))
+    assert messages[0]["status"] == 200
+    (span,) = sent(client).spans
+    assert span.name == "GET " + django_app.ROUTE  # named through request.scope by the async route middleware
