@@ -22,6 +22,7 @@ CASES = {
     "worker_metrics.py": (["--jobs", "50"], {}, {"jobs.processed", "job.duration", "queue.depth", "worker.run"}, 0),
     "logging_integration.py": ([], {}, {"example.billing", "ZeroDivisionError", "RuntimeError"}, 1),
     "custom_backend.py": (["--url", "{url}/collect"], {}, {"report.generated", "log"}, 0),
+    "asgi_middleware.py": (["--self-test"], {}, {"GET /reports/{report_id}", "GET /export", "report.viewed"}, 0),
     "wsgi_middleware.py": (["--self-test"], {}, {"GET /orders/{order_id}", "GET /fail", "order.viewed", "RuntimeError",
                                                  "http.server.request.duration"}, 0),
 }
