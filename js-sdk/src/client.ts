@@ -94,6 +94,7 @@ export class TelemetryClient {
     const sig = isNode() ? undefined : browserSignals()
     this.decision = decide(cfg.projectName, cfg.enabled, cfg.env, sig ? loadChoice(cfg.projectName) : undefined, sig)
     const d = this.decision
+    if (cfg.debug) console.error(`astrid: client ${cfg.projectName}: telemetry ${d.enabled ? 'on' : d.enabled === false ? 'off' : 'pending'} (${d.rule})`)
     if (d.enabled !== false) this.start(d.enabled === null)
     else if (__NODE__ && d.rule === 'default' && isNode() && !isCI(cfg.env)) {
       // the last rule is the consent file the Python CLI writes: records wait while it is read

@@ -278,6 +278,7 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
     if (r == null || r === true) r = { ok: true }
     else if (r === false || typeof r !== 'object') r = retry('bad_result')
     const res = r as ExportResult
+    if (cfg.debug && !res.ok) console.error(`astrid: backend ${l.name}: ${res.reason}${res.retryable ? ', will retry' : ', not retried'}`)
     b.records = batch.records // a backend that delivered part of a batch keeps only the rest
     const c = l.c
     c.sent += Math.max(0, before - b.records.length)
