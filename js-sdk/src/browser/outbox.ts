@@ -67,6 +67,8 @@ export const outbox = (project: string, me: string, maxRecords = 1000, maxChars 
     },
     /** delivered: forget these record ids */
     remove(done: Set<string>): Promise<void> {
+      // the usual case: nothing waits, no lock needed
+      if (local.get(key) == null) return Promise.resolve()
       return locked(() => {
         const list = read()
         let changed = false
