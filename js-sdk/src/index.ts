@@ -7,6 +7,7 @@ export { DEFAULTS, type Backend, type Batch, type Options } from './config'
 export { ExportResult } from './resilience'
 export { registerBackend } from './backends/index'
 export { SDK_VERSION as version, type TelemetryRecord } from './records'
+export { createPrivacyEngine, DEFAULT_HASH_KEYS, DEFAULT_SECRET_KEYS, DETECTOR_KINDS, type PrivacyEngine, type PrivacyOptions } from './privacy/index'
 
 let client: TelemetryClient | undefined
 
