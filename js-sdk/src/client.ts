@@ -54,16 +54,18 @@ const resourceOf = (cfg: Config): Record<string, unknown> => {
     'telemetry.sdk.language': node ? 'nodejs' : 'webjs',
     'telemetry.sdk.version': SDK_VERSION,
   }
-  if (node) {
+  if (__NODE__ && node) {
     a['process.runtime.name'] = 'nodejs'
     a['process.runtime.version'] = p.versions.node
     a['os.type'] = p.platform === 'win32' ? 'windows' : p.platform
     a['host.arch'] = ({ x64: 'amd64', ia32: 'x86' } as any)[p.arch] || p.arch
   }
   if (cfg.version) a['service.version'] = cfg.version
-  Object.assign(a, parseHeaders(cfg.env.OTEL_RESOURCE_ATTRIBUTES || ''))
-  const svc = (cfg.env.OTEL_SERVICE_NAME || '').trim()
-  if (svc) a['service.name'] = svc
+  if (__NODE__) {
+    Object.assign(a, parseHeaders(cfg.env.OTEL_RESOURCE_ATTRIBUTES || ''))
+    const svc = (cfg.env.OTEL_SERVICE_NAME || '').trim()
+    if (svc) a['service.name'] = svc
+  }
   for (const k in cfg.resourceAttributes) {
     const v = cfg.resourceAttributes[k]
     if (/^(string|number|boolean)$/.test(typeof v)) a[k] = v
@@ -128,6 +130,7 @@ export class TelemetryClient {
         // consent refused or withdrawn: nothing more leaves, queued records included
         const p = this.p
         this.p = undefined
+        p.held = true
         p.clear()
         p.shutdown(0).catch(() => {})
       }
@@ -290,7 +293,8 @@ export class TelemetryClient {
   /** Export everything tracked so far; true when all of it was delivered within `timeout` seconds. */
   async flush(timeout?: number): Promise<boolean> {
     try {
-      return this.p ? await this.p.flush(secs(timeout, this.config.shutdownTimeout)) : true
+      const t = await this.settle(secs(timeout, this.config.shutdownTimeout))
+      return this.p ? await this.p.flush(t) : true
     } catch {
       return false
     }
@@ -302,10 +306,21 @@ export class TelemetryClient {
     const p = this.p
     try {
       if (this.exitHook) g.process.removeListener('beforeExit', this.exitHook)
-      return p ? await p.shutdown(secs(timeout, this.config.shutdownTimeout)) : true
+      const t = await this.settle(secs(timeout, this.config.shutdownTimeout))
+      const q = this.p || p
+      return q ? await q.shutdown(t) : true
     } catch {
       return false
     }
+  }
+
+  /** Wait (at most `t` seconds) for the consent decision; the seconds left. */
+  private async settle(t: number): Promise<number> {
+    const end = Date.now() + t * 1000
+    let timer: any
+    await Promise.race([this.ready, new Promise((r) => (timer = setTimeout(r, t * 1000)))])
+    clearTimeout(timer)
+    return Math.max(0, (end - Date.now()) / 1000)
   }
 
   /** The end user's choice: remembered (localStorage in browsers, the consent file in Node) and applied now. */

@@ -136,7 +136,7 @@ export const makeConfig = (options: Options): Config => {
   for (const k in DEFAULTS) {
     const d = (DEFAULTS as any)[k]
     let v = (options as any)[k]
-    if (v == null && ENV_OPTIONS.indexOf(k) >= 0) {
+    if (__NODE__ && v == null && ENV_OPTIONS.indexOf(k) >= 0) {
       const raw = (env[envName(k)] || '').trim()
       if (raw) {
         // an end user's typo in the environment must not break the host program

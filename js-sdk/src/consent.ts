@@ -30,7 +30,8 @@ export const decide = (
   stored?: boolean,
   browser?: { dnt?: boolean; gpc?: boolean },
 ): Decision => {
-  if (browser) {
+  if (!__NODE__ || browser) {
+    browser = browser || {}
     if (browser.dnt) return d(false, 'do_not_track')
     if (browser.gpc) return d(false, 'global_privacy_control')
     if (enabled != null) return d(enabled, 'argument')

@@ -137,3 +137,24 @@ test('`astrid consent grant` (the Python CLI) opts a Node tool in; revoke opts i
     rmSync(home, { recursive: true, force: true })
   }
 })
+
+test('records tracked while the consent file is read are delivered by the first flush (granted) or never (revoked)', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'astrid-consent-'))
+  try {
+    for (const granted of [true, false]) {
+      store(home, 'tool', granted)
+      const mem = memory()
+      const c = new TelemetryClient({ projectName: 'tool', backend: mem, env: { XDG_CONFIG_HOME: home }, installAtexit: false })
+      c.trackEvent('right.away')
+      c.trackMetric('m', 1)
+      assert.equal(await c.flush(5), true)
+      assert.deepEqual(mem.records.map((r) => r.name).sort(), granted ? ['m', 'right.away'] : [])
+      c.optOut()
+      c.trackEvent('after.opt.out')
+      assert.equal(await c.shutdown(1), true)
+      assert.equal(mem.records.some((r) => r.name === 'after.opt.out'), false)
+    }
+  } finally {
+    rmSync(home, { recursive: true, force: true })
+  }
+})
