@@ -45,8 +45,9 @@ export const SDK_VERSION = '0.1.0'
 export const SEVERITY: Record<string, number> = {
   trace: 1, debug: 5, info: 9, notice: 10, warning: 13, warn: 13, error: 17, critical: 21, fatal: 21,
 }
-const SEV_TEXT: Record<number, string> = { 1: 'TRACE', 5: 'DEBUG', 9: 'INFO', 10: 'INFO2', 13: 'WARN', 17: 'ERROR', 21: 'FATAL' }
-export const severityText = (n: number): string => SEV_TEXT[n] || 'INFO'
+const SEV_TEXT = 'TRACE DEBUG INFO WARN ERROR FATAL'.split(' ')
+/** OTLP's short name of a severity number (13 → WARN, 14 → WARN2, 24 → FATAL4); '' outside 1-24, as Python's. */
+export const severityText = (n: number): string => (n > 0 && n < 25 && n % 1 == 0 ? SEV_TEXT[(n - 1) >> 2] + ((n - 1) % 4 ? ((n - 1) % 4) + 1 : '') : '')
 
 const g: any = globalThis
 const hexes: string[] = []
