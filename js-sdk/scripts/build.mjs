@@ -1,7 +1,7 @@
 // Builds dist/ (ESM, CJS, browser ESM, minified IIFE, declarations) and checks the size budget.
 import { build } from 'esbuild'
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
@@ -60,7 +60,16 @@ try {
   if (errors.length) console.error(errors.join('\n'))
   if (!existsSync(join(dist, 'types', 'index.d.ts'))) process.exit(1)
 }
-writeFileSync(join(dist, 'astrid.d.ts'), "export * from './types/index'\n")
+// relative specifiers get their .js so every TypeScript resolution mode (node16, nodenext, bundler) finds them
+const fixSpecifiers = (dir) => {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const f = join(dir, e.name)
+    if (e.isDirectory()) fixSpecifiers(f)
+    else if (f.endsWith('.d.ts')) writeFileSync(f, readFileSync(f, 'utf8').replace(/((?:from|import)\s*\(?\s*['"])(\.{1,2}\/[^'"]+?)(?<!\.js)(['"])/g, '$1$2.js$3'))
+  }
+}
+fixSpecifiers(join(dist, 'types'))
+writeFileSync(join(dist, 'astrid.d.ts'), "export * from './types/index.js'\n")
 
 /** min+gzip size of the core: the browser build of src/index.ts (init, track*, OTLP, privacy, http/console/memory). */
 export async function coreSize() {
