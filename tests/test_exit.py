@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from support.recorder import Recorder
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")

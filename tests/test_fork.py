@@ -10,10 +10,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from support.recorder import Recorder
 
 import astrid
 from astrid.backends.memory import MemoryBackend
+from support.recorder import Recorder
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 

@@ -335,3 +335,23 @@ def test_client_with_an_int_enum_resource_value_is_accepted_over_otlp_json() -> 
     (res,) = msg.resource_spans
     assert attrs(res.resource.attributes)["tier"] == 3
     assert attrs(res.scope_spans[0].spans[0].attributes)["color"] == 3
+
+
+_LOOKALIKES = st.sampled_from([True, False, 1, 0, 1.0, 0.0, -0.0, "1", "x", 2**40, float("nan")])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(["a", "b", "c"]), _LOOKALIKES, max_size=3), min_size=1, max_size=12))
+def test_repeated_event_attribute_sets_keep_their_exact_types(sets: List[Dict[str, Any]]) -> None:
+    # equal keys of different types (True == 1 == 1.0, 0.0 == -0.0) must never share an encoding
+    events = [Event("e", dict(a), T0 + i) for i, a in enumerate(sets * 2)]
+    msg = decode("traces", otlp_proto.encode_traces(events, RESOURCE))
+    for event, span in zip(events, spans(msg)):
+        got = {k: v for k, v in attrs(span.attributes).items() if k != "astrid.record.type"}
+        assert set(got) == set(event.attributes)
+        for k, v in event.attributes.items():
+            assert type(got[k]) is type(v), (k, v, got[k])
+            if isinstance(v, float) and math.isnan(v):
+                assert math.isnan(got[k])
+            else:
+                assert got[k] == v and (not isinstance(v, float) or math.copysign(1, got[k]) == math.copysign(1, v))

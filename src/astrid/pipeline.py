@@ -371,24 +371,29 @@ class BatchProcessor:
         return not self.stopping and len(self.queue) + self.backlog < self._max_queue_size >> 1
 
     def _prepare_all(self, records: List[Record]) -> List[Record]:
-        prepared: List[Record] = []
-        prepare = self._prepare
-        sleep = time.sleep
         # Latency first: release the GIL every few records, so a caller never waits a whole switch
         # interval behind this loop. When memory is half full the callers are outrunning us, and
         # yielding would only make us drop their records: then the worker keeps the GIL.
-        every = YIELD_EVERY if self.may_pace() else 1 << 30
-        for i, rec in enumerate(records):
-            if i % every == every - 1:
-                sleep(0)
-            try:
-                out = prepare(rec)
-            except Exception:
-                self.prepare_errors += 1
-                logger.debug("dropping a record that could not be prepared", exc_info=True)
-                continue
-            if out is not None:
-                prepared.append(out)
+        step = YIELD_EVERY if self.may_pace() else len(records)
+        sanitize = getattr(self.privacy, "sanitize", None)
+        # the common case (the engine on, no before_send) without a call per record in between
+        one = sanitize if sanitize is not None and self.config.before_send is None else self._prepare
+        prepared: List[Record] = []
+        append = prepared.append
+        for start in range(0, len(records), step or 1):
+            if start:
+                time.sleep(0)
+            for rec in records[start : start + step] if step < len(records) else records:
+                try:
+                    out = one(rec)
+                except Exception:
+                    self.prepare_errors += 1
+                    logger.debug("dropping a record that could not be prepared", exc_info=True)
+                    continue
+                if out is not None:
+                    append(out)
+                elif one is sanitize:
+                    self.filtered += 1
         return prepared
 
     def _hand(self, records: List[Record]) -> None:

@@ -190,6 +190,73 @@ _IDS = struct.Struct(">HQQHQ").pack  # trace id (tag 1, 16 bytes), span id (tag 
 _TIMES = struct.Struct("<BQBQ").pack  # start and end time, fixed64
 
 
+class _Blocks:
+    """Encoded attribute blocks of events, by attribute set: one call site tracks the same set
+    again and again, so the set is encoded once. Keyed by the items and their classes (True, 1
+    and 1.0 are equal keys but different values). Bounded; it switches itself off for a while
+    when most sets are new (high-cardinality values), so a miss costs little."""
+
+    __slots__ = ("table", "hits", "lookups", "off")
+
+    SIZE = 4096
+    WINDOW = 1024  # lookups between two looks at the hit rate
+    PAUSE = 16384  # events encoded without the table after a window of mostly misses
+
+    def __init__(self) -> None:
+        self.table: Dict[Any, bytes] = {}
+        self.hits = 0
+        self.lookups = 0
+        self.off = 0
+
+
+_BLOCKS = _Blocks()
+
+
+def _encode_event_attributes(attrs: Mapping[str, Any]) -> bytes:
+    parts: List[bytes] = []
+    append = parts.append
+    cache = _KV_CACHE
+    for k, v in attrs.items():
+        append(b"\x4a")
+        if v.__class__ is str:
+            enc = cache.get((k, v))
+            append(enc if enc is not None else _attr(k, v))
+        else:
+            append(_attr(k, v))
+    if common.RECORD_TYPE_KEY not in attrs:
+        append(_EVENT_MARK)
+    return b"".join(parts)
+
+
+def _event_attributes(attrs: Mapping[str, Any]) -> bytes:
+    """The attribute fields of an event span (and its type mark), from the block table when it can."""
+    blocks = _BLOCKS
+    if blocks.off:
+        blocks.off -= 1
+        return _encode_event_attributes(attrs)
+    try:
+        key = (tuple(attrs.items()), tuple(map(type, attrs.values())))
+        block = blocks.table.get(key)
+    except TypeError:  # an unhashable value (a list): encode it as it is
+        return _encode_event_attributes(attrs)
+    blocks.lookups += 1
+    if block is not None:
+        blocks.hits += 1
+        return block
+    if blocks.lookups >= blocks.WINDOW:
+        if blocks.hits * 4 < blocks.lookups:
+            blocks.off = blocks.PAUSE  # mostly new sets: not worth the keys for a while
+            blocks.table.clear()
+        blocks.hits = blocks.lookups = 0
+    block = _encode_event_attributes(attrs)
+    # 0.0 and -0.0 are equal keys with different encodings: sets holding a float zero are not kept
+    if not any(v.__class__ is float and v == 0.0 for v in attrs.values()):
+        if len(blocks.table) >= blocks.SIZE:
+            blocks.table.clear()
+        blocks.table[key] = block
+    return block
+
+
 def _event_span(r: Any) -> bytes:
     """An event as a zero-length INTERNAL span (the hot path: kept flat on purpose)."""
     trace_id = (r.trace_id or r.id) & common.MASK128
@@ -204,18 +271,7 @@ def _event_span(r: Any) -> bytes:
     if r.parent_span_id:
         parts.append(b"\x22\x08" + (r.parent_span_id & common.MASK64).to_bytes(8, "big"))
     parts += (head, _TIMES(0x39, t, 0x41, t))
-    attrs = r.attributes
-    append = parts.append
-    cache = _KV_CACHE
-    for k, v in attrs.items():
-        append(b"\x4a")
-        if v.__class__ is str:
-            enc = cache.get((k, v))
-            append(enc if enc is not None else _attr(k, v))
-        else:
-            append(_attr(k, v))
-    if common.RECORD_TYPE_KEY not in attrs:
-        append(_EVENT_MARK)
+    parts.append(_event_attributes(r.attributes))
     payload = b"".join(parts)
     return b"\x12" + _varint(len(payload)) + payload
 
