@@ -32,7 +32,10 @@ def _route(scope: Scope, root_path: str) -> Optional[str]:
     route = scope.get(ROUTE_KEY)
     if route:
         return template(route)
-    path = template(scope.get("route"))  # Starlette and FastAPI store the matched route here
+    matched = scope.get("route")  # Starlette and FastAPI store the matched route here
+    if matched is None or hasattr(matched, "routes"):
+        return None  # nothing, or only a Mount matched (a 404 under it, static files): no template
+    path = template(matched)
     if path is None:
         return None
     # a route under a Mount is relative to it; the mount grew root_path by its own prefix
