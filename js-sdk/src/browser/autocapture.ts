@@ -53,8 +53,8 @@ export const browser = (options: AutocaptureOptions = {}, client: TelemetryClien
   const o = options || {}
   const cfg = c.config
   const mem = o.persistence === 'memory'
-  const me = windowId(mem)
-  const stamp = o.sessions === false ? undefined : sessions(cfg.projectName, o, me)
+  // made on the first record that leaves: nothing is stored on the device before consent
+  let stamp: ReturnType<typeof sessions> | undefined
   const dev = o.device === false ? {} : deviceContext()
   let footprint: string | undefined
   const explicit = (): boolean => !!c.decision && c.decision.enabled === true && /^(argument|stored_consent)$/.test(c.decision.rule)
@@ -88,7 +88,7 @@ export const browser = (options: AutocaptureOptions = {}, client: TelemetryClien
       del.ensure()
       const a = r.attributes
       // the clock of this moment, shared by every tab (records wait here at most a flush interval)
-      if (stamp) stamp(a, Date.now())
+      if (o.sessions !== false) (stamp = stamp || sessions(cfg.projectName, o, windowId(mem)))(a, Date.now())
       for (const k in dev) if (!(k in a)) a[k] = dev[k]
       if (footprint && explicit()) a['device.footprint'] = footprint
     } catch {}

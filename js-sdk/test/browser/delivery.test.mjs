@@ -142,6 +142,7 @@ describe('browser delivery and privacy signals', { skip: skip || false }, () => 
     await page.click('#b')
     await page.evaluate(() => Astrid.flush())
     assert.equal(ofService('consent').length, 0, 'nothing leaves while consent is pending')
+    assert.deepEqual(await page.evaluate(() => [Object.keys(localStorage), Object.keys(sessionStorage)]), [[], []], 'nothing is stored before consent')
     await page.evaluate(() => Astrid.optIn())
     await waitFor('consent', 'page.view')
     await waitFor('consent', 'element.click')
