@@ -139,7 +139,7 @@ export class TelemetryClient {
 
   /** Is telemetry on (records are sent)? False while consent is pending. */
   get enabled(): boolean {
-    return !!this.p && !this.p.held
+    return !this.closed && !!this.p && !this.p.held
   }
 
   private bad(): void {
@@ -149,7 +149,7 @@ export class TelemetryClient {
   /** Record a named event with attributes. Never throws, never blocks. */
   trackEvent(name: string, attributes?: Attrs): void {
     const p = this.p
-    if (!p) return
+    if (!p || this.closed) return
     try {
       const n = nameOf(name)
       if (!n) return this.bad()
@@ -164,7 +164,7 @@ export class TelemetryClient {
 
   /** Add a measurement; points are aggregated per name+attributes and export interval. */
   trackMetric(name: string, value: number = 1, options?: { metricType?: string; unit?: string; attributes?: Attrs }): void {
-    if (!this.p) return
+    if (!this.p || this.closed) return
     try {
       const o = options || {}
       const n = nameOf(name)
@@ -179,7 +179,7 @@ export class TelemetryClient {
   /** Record a log line (levels trace/debug/info/warning/error/critical, or an OTel severity number). */
   trackLog(message: string, options?: { level?: string | number; attributes?: Attrs }): void {
     const p = this.p
-    if (!p) return
+    if (!p || this.closed) return
     try {
       const o = options || {}
       const l = o.level
@@ -196,7 +196,7 @@ export class TelemetryClient {
   /** Record an error with exception.* attributes (formatted on the worker, not here). */
   trackError(error: unknown, attributes?: Attrs): void {
     const p = this.p
-    if (!p) return
+    if (!p || this.closed) return
     try {
       if (error == null) return this.bad()
       const r: TelemetryRecord = { type: 'error', id: '', name: 'exception', time: now(), attributes: copy(attributes), body: '', severityNumber: 17, severityText: 'ERROR', error }
@@ -210,7 +210,7 @@ export class TelemetryClient {
 
   /** Start a span (child of the current one); end() it yourself. */
   startSpan(name: string, attributes?: Attrs): Span {
-    if (!this.p) return NOOP
+    if (!this.p || this.closed) return NOOP
     try {
       const n = nameOf(name)
       if (!n) return this.bad(), NOOP

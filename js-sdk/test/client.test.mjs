@@ -50,3 +50,17 @@ test('module-level functions are no-ops before init and forward after it', async
   assert.equal(mem.records[0].name, 'hello')
   assert.equal(await astrid.shutdown(), true)
 })
+
+test('after shutdown the client is off: nothing is recorded or counted, enabled is false', async () => {
+  const mem = memory()
+  const c = new TelemetryClient({ projectName: 'closed', enabled: true, backend: mem, env: {}, installAtexit: false })
+  c.trackEvent('before')
+  assert.equal(await c.shutdown(), true)
+  assert.equal(c.enabled, false)
+  c.trackEvent('after')
+  c.trackMetric('after', 1)
+  c.startSpan('after').end()
+  assert.deepEqual(mem.records.map((r) => r.name), ['before'])
+  assert.equal(c.stats().enqueued, 1)
+  assert.equal(c.stats().dropped, 0)
+})
