@@ -73,9 +73,23 @@ export const eventSpanId = (id: string): string => {
 }
 
 const perf = g.performance
-const origin = perf && perf.timeOrigin && perf.now ? perf.timeOrigin : 0
-/** Epoch milliseconds, with microseconds where the platform's clock has them. */
-export const now: () => number = origin ? () => origin + perf.now() : Date.now
+let base = perf && perf.now ? Date.now() - perf.now() : 0
+let calls = 0
+/**
+ * Epoch milliseconds, with microseconds where the platform's clock has them. The monotonic clock
+ * stops while a laptop sleeps and drifts from the wall clock: it is re-anchored to Date.now()
+ * every 256 calls when they differ by more than a second.
+ */
+export const now: () => number = base
+  ? () => {
+      const t = base + perf.now()
+      if (++calls & 255) return t
+      const d = Date.now()
+      if (Math.abs(t - d) < 1000) return t
+      base = d - perf.now()
+      return d
+    }
+  : Date.now
 
 /** OTLP `timeUnixNano`: epoch ms (number) or ns (decimal string) → ns as a decimal string. */
 export const nanos = (t: number | string | undefined): string => {
