@@ -176,9 +176,9 @@ class TelemetryClient:
                     # consent withdrawn: nothing more leaves, queued records included
                     self._enabled = False
                     proc, self._proc = self._proc, None
-                    if proc is not None:
-                        proc.queue.clear()
-                        proc.shutdown(0.0)
+            if proc is not None:  # outside the lock: stopping may log, and a log handler may call us
+                proc.queue.clear()
+                proc.shutdown(0.0)
         except Exception:
             logger.debug("set_consent failed", exc_info=True)
         return self._enabled
