@@ -43,8 +43,8 @@ except ImportError:  # running from a checkout without an install
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "src"))
     import astrid
 
-from astrid.backends import ExportResult
 from astrid.backends.memory import MemoryBackend
+from astrid.export import ExportResult
 
 PEER = "opentelemetry-sdk"
 EVENT = "user.login"

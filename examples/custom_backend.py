@@ -12,7 +12,7 @@ import json
 from urllib.parse import urlsplit
 
 import astrid
-from astrid.backends import Batch, ExportResult
+from astrid.export import Batch, ExportResult
 
 
 class JsonPostBackend:

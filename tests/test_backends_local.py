@@ -8,11 +8,11 @@ import json
 import pytest
 
 import astrid
-from astrid.backends import Batch, ExportResult, create_backends, register_backend
 from astrid.backends.console import ConsoleBackend
 from astrid.backends.file import FileBackend
 from astrid.backends.memory import MemoryBackend
 from astrid.config import TelemetryConfig
+from astrid.export import Batch, ExportResult, create_backends, register_backend
 from astrid.records import Event, Log, Resource
 
 

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from astrid.backends import Batch, ExportResult
 from astrid.backends.clickhouse import ClickHouseBackend, classify, dedup_token, schema_ddl
 from astrid.backends.clickhouse_rows import dt64
 from astrid.backends.clickhouse_schema import check_identifier
 from astrid.config import TelemetryConfig
+from astrid.export import Batch, ExportResult
 from astrid.records import ErrorRecord, Event, Log, Metric, Resource, Span
 from support.clickhouse import (
     WRITER,

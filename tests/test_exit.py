@@ -63,7 +63,7 @@ def test_several_clients_flush_together_at_exit(python, tmp_path):
     marks = tmp_path / "marks"
     r = _run(f"""
         import atexit, threading, time, astrid
-        from astrid.backends import ExportResult
+        from astrid.export import ExportResult
         def mark(label):
             with open({str(marks)!r}, "a") as fh:
                 fh.write("%s %f\\n" % (label, time.monotonic()))
@@ -108,7 +108,7 @@ def test_a_logging_handler_that_re_enters_the_sdk_never_hangs_the_process():
     # log, reads stats and flushes. Nothing may deadlock, and the process exits within bounds.
     r = _run("""
         import logging, threading, astrid
-        from astrid.backends import ExportResult
+        from astrid.export import ExportResult
 
         class Failing:
             name = "failing"

@@ -191,8 +191,8 @@ def test_a_client_created_in_a_multiprocessing_child_delivers_at_the_childs_exit
 
 
 def test_every_built_in_backend_renews_itself_after_fork(tmp_path):
-    from astrid.backends import BaseBackend, create_backends
     from astrid.config import TelemetryConfig
+    from astrid.export import BaseBackend, create_backends
 
     cfg = TelemetryConfig.from_options(project_name="f", endpoint="http://127.0.0.1:9", env={})
     names = ["console", "file", "memory", "otlp", "http", "clickhouse"]

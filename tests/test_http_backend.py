@@ -10,9 +10,9 @@ from typing import Any, List
 
 import pytest
 
-from astrid.backends import Batch, ExportResult
 from astrid.backends.http import HttpBackend, encode_document
 from astrid.config import TelemetryConfig
+from astrid.export import Batch, ExportResult
 from astrid.records import ErrorRecord, Event, Log, Metric, Resource, Span
 from astrid.signing import verify_signature
 from support.faultserver import Close, FaultServer, Hang, Reset, Respond, refused_port

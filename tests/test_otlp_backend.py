@@ -6,9 +6,9 @@ from typing import Any, Dict, Iterator
 
 import pytest
 
-from astrid.backends import Batch, create_backends
 from astrid.backends.otlp import OTLPBackend
 from astrid.config import TelemetryConfig
+from astrid.export import Batch, create_backends
 from astrid.records import Event, Log, Metric, Resource
 from support.faultserver import FaultServer, Reset, Respond, refused_port
 from support.otlp import RESPONSES, decode_request, log_records, spans

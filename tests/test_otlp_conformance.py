@@ -8,9 +8,9 @@ from typing import Any, List, Tuple
 
 import pytest
 
-from astrid.backends import Batch
 from astrid.backends.otlp import OTLPBackend
 from astrid.config import TelemetryConfig
+from astrid.export import Batch
 from astrid.records import ErrorRecord, Event, Log, Metric, Resource, Span, SpanEvent
 from astrid.transport import GZIP_MIN_BYTES
 from support import collectors

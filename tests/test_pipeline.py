@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import astrid
-from astrid.backends import Batch, ExportResult
 from astrid.backends.memory import MemoryBackend
+from astrid.export import Batch, ExportResult
 
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 
@@ -292,7 +292,7 @@ def test_a_process_whose_backend_hangs_exits_within_shutdown_timeout(tmp_path):
     # flush gave up at its timeout (the exact figure: benchmarks/bench_serverless.py)
     r = _run("""
         import threading, astrid
-        from astrid.backends import ExportResult
+        from astrid.export import ExportResult
         class Hang:
             def export(self, batch, timeout):
                 threading.Event().wait(60)

@@ -6,23 +6,8 @@ import _thread
 import os as _os
 import sys as _sys
 
+from ._logging import silence as _silence
 from ._version import __version__
-
-
-def _silence() -> None:
-    """Give the ``astrid`` logger a NullHandler (the stdlib's advice for libraries), once.
-
-    Without it, a warning of ours with no handler configured by the application would reach
-    ``logging.lastResort`` and print on the host's stderr. ``import astrid`` does not import
-    ``logging`` (it costs more than the rest of the package): every module that logs calls this
-    when it is first imported, and so does this one when ``logging`` is already loaded.
-    """
-    import logging
-
-    log = logging.getLogger("astrid")
-    if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
-        log.addHandler(logging.NullHandler())
-
 
 if "logging" in _sys.modules:
     _silence()
@@ -33,10 +18,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Callable, Dict, Mapping, Optional, Union
 
-    from .backends import Backend, BaseBackend, Batch, ExportResult, register_backend
     from .client import TelemetryClient
     from .config import TelemetryConfig
     from .consent import ConsentStore, Decision, first_run_notice
+    from .export import Backend, BaseBackend, Batch, ExportResult, register_backend
     from .privacy import PrivacyConfig, PrivacyEngine
     from .signing import sign_payload, verify_signature
 
@@ -44,11 +29,11 @@ if TYPE_CHECKING:  # pragma: no cover
 _LAZY: Dict[str, str] = {
     "TelemetryClient": "astrid.client",
     "TelemetryConfig": "astrid.config",
-    "Backend": "astrid.backends",
-    "BaseBackend": "astrid.backends",
-    "Batch": "astrid.backends",
-    "ExportResult": "astrid.backends",
-    "register_backend": "astrid.backends",
+    "Backend": "astrid.export",
+    "BaseBackend": "astrid.export",
+    "Batch": "astrid.export",
+    "ExportResult": "astrid.export",
+    "register_backend": "astrid.export",
     "PrivacyConfig": "astrid.privacy",
     "PrivacyEngine": "astrid.privacy",
     "ConsentStore": "astrid.consent",

@@ -15,8 +15,8 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Type
 
 from . import consent as _consent
 from .aggregation import METRIC_TYPES, MetricAggregator
-from .backends import check_backend_options, check_backend_spec, create_backends
 from .config import TelemetryConfig, parse_headers
+from .export import check_backend_options, check_backend_spec, create_backends
 from .records import (
     SEVERITY_NUMBERS,
     ErrorRecord,
@@ -108,6 +108,7 @@ class TelemetryClient:
             events_as=events_as,
             spool_dir=spool_dir,
             env=env,
+            backend_check=check_backend_spec,
             **config_opts,
         )
         cfg = self.config
@@ -168,6 +169,7 @@ class TelemetryClient:
         except Exception:
             logger.warning("could not store the telemetry consent", exc_info=True)
         try:
+            proc = None
             with self._lock:
                 self.decision = _consent.decide(self.config.project_name, self.config.enabled, self.config.env)
                 if self.decision.enabled and not self._enabled and not self._closed:
@@ -197,6 +199,16 @@ class TelemetryClient:
     def _invalid(self) -> None:
         self._invalid_count += 1
         logger.debug("dropped a record with bad arguments", exc_info=sys.exc_info()[0] is not None)
+
+    # what an ActiveSpan calls (spans.py knows the client only by these two public methods)
+
+    def submit_span(self, record: Span) -> None:
+        """Hand an ended span (a copy the caller no longer holds) to the pipeline."""
+        self._enqueue(record)
+
+    def note_invalid(self) -> None:
+        """Count a call with bad arguments (a change to an ended span, a bad status)."""
+        self._invalid()
 
     def track_event(self, name: str, attributes: Optional[Mapping[str, Any]] = None) -> None:
         """Record a named event with attributes. Never raises, never blocks."""

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Set, Tuple
 
-from . import _silence
+from ._logging import silence as _silence
 
 logger = logging.getLogger("astrid")
 _silence()
@@ -112,8 +112,18 @@ class TelemetryConfig:
         return tuple(f.name for f in dataclasses.fields(cls) if f.name not in ("env", "explicit"))
 
     @classmethod
-    def from_options(cls, env: Optional[Mapping[str, str]] = None, **options: Any) -> "TelemetryConfig":
-        """Build and validate a config from constructor arguments, then environment, then defaults."""
+    def from_options(
+        cls,
+        env: Optional[Mapping[str, str]] = None,
+        backend_check: Optional[Callable[[Any], None]] = None,
+        **options: Any,
+    ) -> "TelemetryConfig":
+        """Build and validate a config from constructor arguments, then environment, then defaults.
+
+        ``backend_check`` tells whether an ``ASTRID_BACKEND`` value names known backends (the
+        client passes the registry's check; this module sits below the registry and does not
+        import it). Without it, names from the environment are only normalized.
+        """
         env = dict(environ() if env is None else env)
         endpoint = options.get("endpoint")
         if isinstance(endpoint, (list, tuple)):
@@ -145,7 +155,7 @@ class TelemetryConfig:
                 values[name] = value
                 from_env.append(name)
         if from_env:
-            _check_env_combinations(values, from_env, fields)
+            _check_env_combinations(values, from_env, fields, backend_check)
         cfg = cls(**values)
         try:
             cfg.validate()
@@ -285,7 +295,12 @@ def warn_env_once(var: str, raw: str, problem: str) -> None:
     logger.warning("%s", problem)
 
 
-def _check_env_combinations(values: Dict[str, Any], from_env: List[str], fields: Mapping[str, Any]) -> None:
+def _check_env_combinations(
+    values: Dict[str, Any],
+    from_env: List[str],
+    fields: Mapping[str, Any],
+    backend_check: Optional[Callable[[Any], None]] = None,
+) -> None:
     """Drop environment values that are valid alone but not with the rest (logged once)."""
 
     def drop(name: str, problem: str) -> None:
@@ -305,15 +320,15 @@ def _check_env_combinations(values: Dict[str, Any], from_env: List[str], fields:
                 drop("endpoint", str(exc))
                 break
     if "backend" in from_env:
-        from .backends import check_backend_spec
-
         # "otlp", " OTLP ", "otlp,console": names, any case, several separated by commas
         names = [p.strip() for p in str(values["backend"]).split(",") if p.strip()]
         problem = ""
-        for candidate in (names, [n.lower() for n in names]):
+        candidates = (names, [n.lower() for n in names]) if backend_check is not None else ([n.lower() for n in names],)
+        for candidate in candidates:
             spec: Any = candidate[0] if len(candidate) == 1 else candidate
             try:
-                check_backend_spec(spec)
+                if backend_check is not None:
+                    backend_check(spec)
             except (ValueError, TypeError) as exc:
                 problem = problem or str(exc)
                 continue

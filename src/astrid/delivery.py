@@ -7,19 +7,61 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Deque, Dict, Optional
+from typing import Any, Deque, Dict, Optional, Protocol
 
-from .backends import Batch, ExportResult, backend_name
+from .config import TelemetryConfig
+from .export import Batch, ExportResult, backend_name
 from .resilience import Backoff, CircuitBreaker
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .pipeline import BatchProcessor
+from .spool import Spool
 
 logger = logging.getLogger("astrid")
 
 
+class LaneHost(Protocol):
+    """The narrow interface between a lane and the processor that feeds it (BatchProcessor).
+
+    A lane knows nothing else of the processor: it waits and counts under the shared condition
+    (a flush waits on it for the lanes' progress), reports losses and backlog changes, queues log
+    lines to be written once no lock is held, and reaches the spool the processor owns.
+    """
+
+    config: TelemetryConfig
+    #: guards every lane's queue and counters; notified when a lane makes progress
+    cond: threading.Condition
+    #: set to wake the worker (room again: it reads spooled batches back)
+    wake: threading.Event
+    spool: Optional[Spool]
+    #: shutdown deadline (monotonic seconds): past it, what is pending is given up
+    abandon_at: Optional[float]
+    stopped: bool
+
+    def note_loss(self) -> None:
+        """Records were lost (dropped or refused): a flush waiting now reports False."""
+        ...
+
+    def backlog_changed(self) -> None:
+        """A lane's pending record count changed (caller holds ``cond``)."""
+        ...
+
+    def warn_drop(self, message: str) -> None:
+        """Warn (rate-limited, later) that records were dropped."""
+        ...
+
+    def log_later(self, level: int, message: str, *args: Any) -> None:
+        """Keep a log line until no lock is held (callable with locks held)."""
+        ...
+
+    def emit_logs(self) -> None:
+        """Write the kept log lines (call with no lock held)."""
+        ...
+
+    def may_pace(self) -> bool:
+        """May the export release the GIL between records (memory is not pressed)?"""
+        ...
+
+
 class Counters:
-    """Delivery counters of one lane (guarded by the processor's condition)."""
+    """Delivery counters of one lane (guarded by the host's condition)."""
 
     __slots__ = ("sent", "failed", "dropped", "retries", "rejected", "batches", "failures_by_reason")
 
@@ -42,10 +84,10 @@ class DeliveryLane:
 
     Batches wait here (FIFO) while the backend is slow or down, so a failing backend never holds
     up another one or the caller. The processor bounds the queue and all backlogs together.
-    Nothing here logs while holding a lock: log lines go through ``proc._log_later``.
+    Nothing here logs while holding a lock: log lines go through ``proc.log_later``.
     """
 
-    def __init__(self, proc: "BatchProcessor", backend: Any) -> None:
+    def __init__(self, proc: LaneHost, backend: Any) -> None:
         cfg = proc.config
         self.proc = proc
         self.backend = backend
@@ -65,7 +107,7 @@ class DeliveryLane:
     def _breaker_changed(self, old: str, new: str) -> None:
         # called with the breaker's lock (and often the processor's) held: log later
         level = logging.WARNING if new == CircuitBreaker.OPEN else logging.INFO
-        self.proc._log_later(level, "backend %s: circuit breaker %s -> %s", self.name, old, new)
+        self.proc.log_later(level, "backend %s: circuit breaker %s -> %s", self.name, old, new)
 
     # ---------------------------------------------------------------- worker side
 
@@ -91,14 +133,14 @@ class DeliveryLane:
         self.pending_records -= len(batch)
         spool = self.proc.spool
         if spool is not None and spool.evict(batch.token, self.name):
-            self.proc._set_backlog()
+            self.proc.backlog_changed()
             return
         self.counters.dropped += len(batch)
         self.counters.count_failure("queue_full")
         proc = self.proc
-        proc._note_loss()
-        proc._set_backlog()
-        proc._warn_drop("backend %s is behind; dropped %d oldest records" % (self.name, len(batch)))
+        proc.note_loss()
+        proc.backlog_changed()
+        proc.warn_drop("backend %s is behind; dropped %d oldest records" % (self.name, len(batch)))
 
     def progress(self, handed_no: int) -> int:
         return self.pending[0].seq - 1 if self.pending else handed_no
@@ -129,7 +171,7 @@ class DeliveryLane:
                         wait = left if wait is None else min(wait, left)
                     cond.wait(wait)
             if batch is None:
-                proc._emit_logs()
+                proc.emit_logs()
                 return
             try:
                 self._attempt(batch)
@@ -137,7 +179,7 @@ class DeliveryLane:
                 with cond:
                     self.busy = False
                     cond.notify_all()
-            proc._emit_logs()
+            proc.emit_logs()
 
     def _seconds_until_ready(self) -> float:
         now = time.monotonic()
@@ -178,7 +220,7 @@ class DeliveryLane:
                     c.rejected += result.rejected
                     c.failed += result.rejected
                     c.count_failure("rejected")
-                    proc._note_loss()
+                    proc.note_loss()
                 batch[:] = result.remaining
             if result.ok:
                 self.breaker.record_success()
@@ -187,7 +229,7 @@ class DeliveryLane:
                 c.failed += result.rejected
                 if result.rejected:
                     c.count_failure("rejected")
-                    proc._note_loss()
+                    proc.note_loss()
                 c.batches += 1
                 self._finish(batch)
                 settled = True
@@ -210,7 +252,7 @@ class DeliveryLane:
                     delay = max(delay, result.retry_after)
                 self.attempt += 1
                 self.next_attempt = time.monotonic() + delay
-                proc._log_later(
+                proc.log_later(
                     logging.DEBUG, "backend %s: %s; retry %d in %.2fs", self.name, result.reason, self.attempt, delay
                 )
             else:
@@ -220,18 +262,18 @@ class DeliveryLane:
                 if result.remaining is None and result.rejected > 0:
                     c.rejected += min(result.rejected, len(batch))  # refused for good, by the receiver
                 c.count_failure(result.reason)
-                proc._log_later(
+                proc.log_later(
                     logging.WARNING,
                     "backend %s refused a batch of %d records (%s); not retried",
                     self.name,
                     len(batch),
                     result.reason,
                 )
-                proc._note_loss()
+                proc.note_loss()
                 self._finish(batch)
                 settled = True
             self.pending_records = sum(len(b) for b in self.pending)
-            proc._set_backlog()
+            proc.backlog_changed()
         spool = proc.spool
         if spool is not None and batch.token:
             if settled:
@@ -257,13 +299,13 @@ class DeliveryLane:
         if lost:
             self.counters.dropped += lost
             self.counters.count_failure("shutdown_deadline")
-            self.proc._log_later(
+            self.proc.log_later(
                 logging.WARNING, "backend %s: %d records not delivered before the shutdown deadline", self.name, lost
             )
-            self.proc._note_loss()
+            self.proc.note_loss()
         self.pending.clear()
         self.pending_records = 0
-        self.proc._set_backlog()
+        self.proc.backlog_changed()
 
 
 def shutdown_backend(backend: Any, timeout: float) -> None:

@@ -1,4 +1,9 @@
-"""The Backend protocol, export results, batches and the registry of backends by name."""
+"""The core export types: Batch, ExportResult, the Backend protocol, BaseBackend and the registry.
+
+The pipeline, the delivery lanes, resilience and transport depend on this module; the backends in
+``astrid.backends`` depend on it too and never the reverse. The registry names the built-in
+backends by module path and imports one only when a client asks for it (a plugin lookup).
+"""
 
 from __future__ import annotations
 
@@ -15,12 +20,12 @@ from typing import (
     Union,
 )
 
-from ..records import Record, Resource
+from .records import Record, Resource
 
 if TYPE_CHECKING:  # pragma: no cover
     from typing_extensions import Protocol
 
-    from ..config import TelemetryConfig
+    from .config import TelemetryConfig
 else:
     try:
         from typing import Protocol

@@ -12,7 +12,7 @@ import time
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import unquote, urlsplit
 
-from . import _silence
+from ._logging import silence as _silence
 
 logger = logging.getLogger("astrid")
 _silence()

@@ -14,9 +14,9 @@ from collections import deque
 from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 from .aggregation import MetricAggregator
-from .backends import Batch
 from .config import TelemetryConfig
 from .delivery import DeliveryLane, shutdown_backend
+from .export import Batch
 from .records import Record, Resource
 from .resilience import CircuitBreaker
 from .spool import Spool
@@ -53,25 +53,12 @@ def _backend_stats(backend: Any) -> Dict[str, Any]:
     return {str(k): v for k, v in extra.items()} if isinstance(extra, dict) else {}
 
 
-def _backend_stats(backend: Any) -> Dict[str, Any]:
-    """What a backend adds to its lane's stats (the ClickHouse backend: its nodes); it must
-    answer from memory, without I/O. A backend without ``stats()`` adds nothing."""
-    hook = getattr(backend, "stats", None)
-    if not callable(hook):
-        return {}
-    try:
-        extra = hook()
-    except Exception:
-        return {}
-    return {str(k): v for k, v in extra.items()} if isinstance(extra, dict) else {}
-
-
 class BatchProcessor:
     """The caller-facing bounded queue plus the worker thread that sanitizes and batches records.
 
     ``max_queue_size`` bounds everything held in memory: the queue plus every lane's backlog.
     No lock is held while logging or calling user code; log lines raised under a lock are
-    queued (``_log_later``) and emitted once the lock is released.
+    queued (``log_later``) and emitted once the lock is released.
     """
 
     drop_log_interval = 1.0
@@ -144,11 +131,11 @@ class BatchProcessor:
 
     # ---------------------------------------------------------------- logging without locks
 
-    def _log_later(self, level: int, message: str, *args: Any) -> None:
-        """Keep a log line for ``_emit_logs`` (callable with locks held: a deque append is atomic)."""
+    def log_later(self, level: int, message: str, *args: Any) -> None:
+        """Keep a log line for ``emit_logs`` (callable with locks held: a deque append is atomic)."""
         self._logs.append((level, message, args))
 
-    def _emit_logs(self) -> None:
+    def emit_logs(self) -> None:
         """Emit the kept log lines. Call with no lock held: a handler may re-enter the client."""
         logs = self._logs
         while logs:
@@ -216,11 +203,11 @@ class BatchProcessor:
             return n
         if not self._dropping:
             self._dropping = True
-            self._warn_drop(
+            self.warn_drop(
                 "queue full (max_queue_size=%d, queue and backlogs together); dropping the oldest records"
                 % self._max_queue_size
             )
-        self._emit_logs()
+        self.emit_logs()
         return n
 
     def _evict_oldest_batch(self, incoming: int) -> None:
@@ -236,19 +223,19 @@ class BatchProcessor:
                 return  # only batches in flight: they cannot be taken back
             oldest[0].evict(oldest[1])
 
-    def _set_backlog(self) -> None:
+    def backlog_changed(self) -> None:
         """Recount the lanes' backlogs and the high-water mark (caller holds cond)."""
         self.backlog = sum(lane.pending_records for lane in self.lanes)
         held = len(self.queue) + self.backlog
         if held > self.high_water:
             self.high_water = held
 
-    def _warn_drop(self, message: str) -> None:
+    def warn_drop(self, message: str) -> None:
         now = time.monotonic()
         # once per burst (the worker ends a burst when it drains the queue), at most once a second
         if now - self._last_drop_log >= self.drop_log_interval:
             self._last_drop_log = now
-            self._log_later(logging.WARNING, "%s", message)
+            self.log_later(logging.WARNING, "%s", message)
 
     def _start(self) -> None:
         with self.cond:
@@ -288,7 +275,7 @@ class BatchProcessor:
                 self._cycle()
             except Exception:  # the worker must survive anything (no lock is held here)
                 logger.debug("worker cycle failed", exc_info=True)
-            self._emit_logs()
+            self.emit_logs()
             with self.cond:
                 if self.stopping and not self.queue and not self.spill:
                     # everything was drained and handed to the lanes: that answers every flush
@@ -319,7 +306,7 @@ class BatchProcessor:
                 records = [self.queue.popleft() for _ in range(take)]
                 self.taken += take
             self._hand(records)
-            self._emit_logs()
+            self.emit_logs()
         self._dropping = False  # the queue has room again: the next drop starts a new burst
         if due or forced:
             self.next_collect = time.monotonic() + cfg.flush_interval
@@ -362,7 +349,7 @@ class BatchProcessor:
             for token, records, resource in spool.backlog(lane.name, max(1, room // max(1, len(self.lanes)))):
                 with self.cond:
                     lane.submit(Batch(records, resource, self.batch_no, token))
-                    self._set_backlog()
+                    self.backlog_changed()
                     self.cond.notify_all()
 
     def may_pace(self) -> bool:
@@ -413,7 +400,7 @@ class BatchProcessor:
                 self._evict_oldest_batch(len(prepared) * len(self.lanes))
                 for lane in self.lanes:
                     lane.submit(batch if len(self.lanes) == 1 else Batch(batch, self.resource, self.batch_no, token))
-                self._set_backlog()
+                self.backlog_changed()
             self.handed_no = self.batch_no
             self.cond.notify_all()
 
@@ -452,7 +439,7 @@ class BatchProcessor:
             rec = out
         return rec
 
-    def _note_loss(self) -> None:
+    def note_loss(self) -> None:
         """Records were lost (dropped or refused): a flush waiting now will report False."""
         self.loss_events += 1
 
@@ -581,7 +568,7 @@ class BatchProcessor:
             shutdown_backend(lane.backend, max(0.0, deadline - time.monotonic()))
         if self.spool is not None:
             self.spool.close()  # what is not delivered stays on disk for the next process
-        self._emit_logs()
+        self.emit_logs()
         return ok and stopped
 
     def _wait_stopped(self, deadline: float) -> bool:
@@ -618,7 +605,6 @@ class BatchProcessor:
                     "breaker": lane.breaker.state,
                     "failures_by_reason": dict(c.failures_by_reason),
                 }
-                lanes[lane.name].update(_backend_stats(lane.backend))
                 lanes[lane.name].update(_backend_stats(lane.backend))
             values = list(lanes.values())
             failures: Dict[str, int] = {}

@@ -9,7 +9,7 @@ import traceback
 from random import getrandbits  # the random module reseeds itself in a forked child
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from . import _silence
+from ._logging import silence as _silence
 from ._version import __version__
 
 _silence()  # every module that logs imports this one: no lastResort output on the host

@@ -8,7 +8,7 @@ import time
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Mapping, Optional
 
-from .backends import ExportResult
+from .export import ExportResult
 
 #: HTTP statuses worth another try (the OTLP spec's list plus 408 and 504).
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})

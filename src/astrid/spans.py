@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from time import time_ns
-from typing import TYPE_CHECKING, Any, Dict, Literal, Mapping, Optional, Tuple
+from typing import Any, Dict, Literal, Mapping, Optional, Protocol, Tuple
 
 from .records import Span, SpanEvent
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .client import TelemetryClient
+
+class SpanOwner(Protocol):
+    """What a span needs from the client that started it (TelemetryClient implements it)."""
+
+    def submit_span(self, record: Span) -> None:
+        """Take an ended span (a copy) for export."""
+        ...
+
+    def note_invalid(self) -> None:
+        """Count a call with bad arguments."""
+        ...
 
 #: the span that is current in this thread / task (parent of new spans, events and logs)
 _current_span: ContextVar[Optional["ActiveSpan"]] = ContextVar("astrid_current_span", default=None)
@@ -20,7 +29,7 @@ class ActiveSpan:
 
     __slots__ = ("_client", "record", "_token", "_ended")
 
-    def __init__(self, client: "TelemetryClient", record: Span) -> None:
+    def __init__(self, client: SpanOwner, record: Span) -> None:
         self._client = client
         self.record = record
         self._token: Any = None
@@ -38,7 +47,7 @@ class ActiveSpan:
         """After ``end()`` the span is sealed: a change is ignored and counted as invalid."""
         if self._ended:
             try:
-                self._client._invalid()
+                self._client.note_invalid()
             except Exception:
                 pass
             return True
@@ -77,7 +86,7 @@ class ActiveSpan:
                 self.record.status = status
                 self.record.status_message = text
             else:
-                self._client._invalid()
+                self._client.note_invalid()
         except Exception:
             pass
         return self
@@ -119,9 +128,9 @@ class ActiveSpan:
             self.record.end_ns = time_ns()
             # the worker gets its own copy: nothing the caller still holds (the record, its
             # attribute dict, its events) is shared with the worker or the export lanes
-            self._client._enqueue(_snapshot(self.record))
+            self._client.submit_span(_snapshot(self.record))
         except Exception:
-            self._client._invalid()
+            self._client.note_invalid()
 
 
 def _snapshot(rec: Span) -> Span:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple, Uni
 from urllib.parse import unquote, urlsplit
 
 from ._version import __version__
-from .backends import ExportResult
+from .export import ExportResult
 from .network import (
     TransportError,
     check_endpoint,

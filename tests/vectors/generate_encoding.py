@@ -22,11 +22,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from astrid import records as R  # noqa: E402
 from astrid.backends.http import encode_document  # noqa: E402
 from astrid.encoding import otlp_common, otlp_json  # noqa: E402
-
-try:
-    from astrid.export import Batch  # noqa: E402
-except ImportError:  # the export types still live in the backends package
-    from astrid.backends import Batch  # type: ignore[no-redef]  # noqa: E402
+from astrid.export import Batch  # noqa: E402
 
 VERSION = "{sdk_version}"
 LANGUAGE = "{sdk_language}"

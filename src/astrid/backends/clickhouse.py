@@ -12,11 +12,11 @@ import time
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urlencode
 
-from ..network import TransportError, redact_url
+from ..export import BaseBackend, Batch, ExportResult
+from ..network import TransportError, log_excerpt, redact_url
 from ..records import Record, hex128
 from ..resilience import RETRYABLE_STATUSES, parse_retry_after
 from ..transport import HttpResponse, HttpTransport
-from . import BaseBackend, Batch, ExportResult
 from .clickhouse_nodes import Node, NodeSet, parse_endpoint, split_endpoints
 from .clickhouse_rows import OTEL_ROW, RowContext, events_row, otel_kind
 from .clickhouse_schema import (
@@ -84,7 +84,7 @@ def error_message(body: bytes, limit: int = 300) -> str:
     text = body[:4000].decode("utf-8", "replace").strip()
     text = re.sub(r",?\s*e\.what\(\) = DB::Exception\s*$", "", text)
     text = re.sub(r"\s+", " ", text)
-    return text[:limit]
+    return log_excerpt(text, limit)
 
 
 def classify(

@@ -6,8 +6,8 @@ import json
 import sys
 from typing import IO, Any, Optional
 
+from ..export import Batch, ExportResult
 from ..records import Record, rfc3339
-from . import Batch, ExportResult
 
 
 def format_record(record: Record) -> str:

@@ -7,7 +7,7 @@ import os
 import threading
 from typing import Any, Optional
 
-from . import Batch, ExportResult
+from ..export import Batch, ExportResult
 
 DEFAULT_PATH = "astrid-telemetry.jsonl"
 

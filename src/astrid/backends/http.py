@@ -10,12 +10,12 @@ import time
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
 
 from .._version import __version__
+from ..export import BaseBackend, Batch, ExportResult
 from ..network import TransportError, check_endpoint, log_excerpt, redact_url
 from ..records import SDK_NAME, ErrorRecord
 from ..resilience import result_from_status
 from ..signing import SIGNATURE_HEADER, sign
 from ..transport import GZIP_MIN_BYTES, HttpTransport
-from . import BaseBackend, Batch, ExportResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import TelemetryConfig

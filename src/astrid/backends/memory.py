@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any, List, Optional
 
-from . import Batch, ExportResult
+from ..export import Batch, ExportResult
 
 
 class MemoryBackend:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 from ..config import parse_headers, valid_headers, warn_env_once
 from ..encoding import PROTOCOLS, otlp_encoder
 from ..encoding import otlp_common as common
+from ..export import BaseBackend, Batch, ExportResult
 from ..records import Record
-from . import BaseBackend, Batch, ExportResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import TelemetryConfig
