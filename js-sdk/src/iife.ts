@@ -2,6 +2,6 @@
 import { fromScript } from './browser/loader'
 
 export * from './index'
-export { autocapture, FEATURES } from './browser/autocapture'
+export { FEATURES } from './browser/autocapture'
 
 fromScript()

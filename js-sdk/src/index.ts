@@ -38,3 +38,6 @@ export const shutdown = (timeout?: number): Promise<boolean> => (client ? client
 export const optIn = (): boolean => !!client && client.optIn()
 export const optOut = (): boolean => !!client && client.optOut()
 export const stats = (): Record<string, any> => (client ? client.stats() : {})
+
+// The browser features (tree-shaken away by bundlers when unused: an app without autocapture pays nothing).
+export { autocapture, browser, type AutocaptureOptions } from './browser/autocapture'

@@ -101,6 +101,14 @@ export const browser = (options: AutocaptureOptions = {}, client: TelemetryClien
     del.clear()
     return r
   }
+  // stats(): the page-hide delivery counters beside the pipeline's (keepalive batches, splits,
+  // beacons, records deferred to the outbox, persisted, resent, dropped from the full outbox)
+  const stats = c.stats
+  c.stats = function (this: any) {
+    const r = stats.call(this)
+    r.browser = del.stats()
+    return r
+  }
   if (mem) {
     // "memory": the choice applies to this page only and is not remembered on the device
     for (const m of ['optIn', 'optOut']) {

@@ -50,6 +50,8 @@ describe('browser delivery and privacy signals', { skip: skip || false }, () => 
     assert.equal(new Set(bulk.map((r) => r.id)).size, 150, 'each record once')
     const sent = h.collector.requests.filter((r) => r.records.some((x) => x.name === 'bulk'))
     assert.ok(sent.length > 1 && sent.every((r) => r.bytes <= 65536), 'split into requests within the budget')
+    const st = await page.evaluate(() => Astrid.stats().browser)
+    assert.ok(st.resent > 0, 'the records the last page deferred were sent again from the outbox: ' + JSON.stringify(st))
     await page.close()
     noErrors()
   })
