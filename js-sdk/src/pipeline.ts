@@ -155,7 +155,8 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
         return
       }
       notify()
-      if (!(flushGen > flushedGen) && !(q.length >= bs && !p.held)) await sleep(nextCollect - ms())
+      // held (consent pending): nothing is due until release(), a flush or shutdown wakes the loop
+      if (!(flushGen > flushedGen) && !(q.length >= bs && !p.held)) await sleep(p.held ? 1e9 : nextCollect - ms())
     }
   }
 

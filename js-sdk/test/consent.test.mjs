@@ -158,3 +158,23 @@ test('records tracked while the consent file is read are delivered by the first 
     rmSync(home, { recursive: true, force: true })
   }
 })
+
+test('browser: a client waiting for consent sleeps (no timer spinning while records are held)', () => {
+  const script = `
+globalThis.document = {}
+Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true })
+const { TelemetryClient } = await import(${JSON.stringify(join(here, '..', 'dist', 'astrid.browser.mjs'))})
+const c = new TelemetryClient({ projectName: 'sleepy', backend: { export() {} }, flushInterval: 0.01 })
+c.trackEvent('waiting')
+await new Promise((r) => setTimeout(r, 50))
+const real = globalThis.setTimeout
+let timers = 0
+globalThis.setTimeout = (...a) => (timers++, real(...a))
+await new Promise((r) => real(r, 300))
+console.log(timers)
+process.exit(0)
+`
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stderr)
+  assert.ok(+r.stdout.trim() <= 2, `${r.stdout.trim()} timers set while waiting`)
+})
