@@ -140,28 +140,9 @@ def span(name: str, attributes: Optional[Mapping[str, Any]] = None) -> Any:
 
 def timed(name: Optional[str] = None, attributes: Optional[Mapping[str, Any]] = None) -> Callable[[Any], Any]:
     """Decorator: time each call as a span of the default client (looked up at call time)."""
-    import functools
-    import inspect
+    from .spans import timed as _timed
 
-    def decorate(fn: Any) -> Any:
-        span_name: str = name or str(getattr(fn, "__qualname__", "call"))
-        if inspect.iscoroutinefunction(fn):
-
-            @functools.wraps(fn)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with span(span_name, attributes):
-                    return await fn(*args, **kwargs)
-
-            return async_wrapper
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with span(span_name, attributes):
-                return fn(*args, **kwargs)
-
-        return wrapper
-
-    return decorate
+    return _timed(span, name, attributes)
 
 
 def flush(timeout: Optional[float] = None) -> bool:

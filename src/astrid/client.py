@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 import logging
 import math
 import os
@@ -11,7 +9,7 @@ import sys
 import threading
 import weakref
 from time import time_ns
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, TypeVar, Union, cast
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 from . import consent as _consent
 from .aggregation import METRIC_TYPES, MetricAggregator
@@ -30,6 +28,7 @@ from .records import (
     new_span_id,
 )
 from .spans import NOOP_SPAN, ActiveSpan, _current_span
+from .spans import timed as _timed
 
 logger = logging.getLogger("astrid")
 
@@ -362,26 +361,7 @@ class TelemetryClient:
 
     def timed(self, name: Optional[str] = None, attributes: Optional[Mapping[str, Any]] = None) -> Callable[[F], F]:
         """Decorator: every call of the function (sync or async) becomes a span."""
-
-        def decorate(fn: F) -> F:
-            span_name: str = name or str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", "call"))
-            if inspect.iscoroutinefunction(fn):
-
-                @functools.wraps(fn)
-                async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                    with self.span(span_name, attributes):
-                        return await fn(*args, **kwargs)
-
-                return cast(F, async_wrapper)
-
-            @functools.wraps(fn)
-            def wrapper(*args: Any, **kwargs: Any) -> Any:
-                with self.span(span_name, attributes):
-                    return fn(*args, **kwargs)
-
-            return cast(F, wrapper)
-
-        return decorate
+        return _timed(self.span, name, attributes)
 
     # ---------------------------------------------------------------- delivery
 

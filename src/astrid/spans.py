@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from time import time_ns
-from typing import Any, Dict, Literal, Mapping, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, Literal, Mapping, Optional, Protocol, Tuple, TypeVar, cast
 
 from .records import Span, SpanEvent
 
@@ -19,6 +19,8 @@ class SpanOwner(Protocol):
     def note_invalid(self) -> None:
         """Count a call with bad arguments."""
         ...
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: the span that is current in this thread / task (parent of new spans, events and logs)
 _current_span: ContextVar[Optional["ActiveSpan"]] = ContextVar("astrid_current_span", default=None)
@@ -194,3 +196,37 @@ NOOP_SPAN = _NoopSpan()
 
 def _type_name(exc: BaseException) -> str:
     return type(exc).__name__
+
+
+def timed(
+    open_span: Callable[[str, Optional[Mapping[str, Any]]], Any],
+    name: Optional[str] = None,
+    attributes: Optional[Mapping[str, Any]] = None,
+) -> Callable[[F], F]:
+    """Decorator: every call of the function (sync or async) becomes a span opened by ``open_span``.
+
+    ``TelemetryClient.timed`` passes its own ``span``; ``astrid.timed`` passes the module-level
+    ``span``, which looks the default client up at call time.
+    """
+    import functools
+    import inspect
+
+    def decorate(fn: F) -> F:
+        span_name: str = name or str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", "call"))
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with open_span(span_name, attributes):
+                    return await fn(*args, **kwargs)
+
+            return cast(F, async_wrapper)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with open_span(span_name, attributes):
+                return fn(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorate

@@ -8,7 +8,8 @@ import threading
 from typing import Any, Dict, Iterable, List, Optional
 from urllib.parse import urlsplit
 
-from .server import InspectorServer, is_loopback, origin_allowed
+from ..network import is_loopback
+from .server import InspectorServer, origin_allowed
 from .store import Store
 
 DEFAULT_PORT = 4318

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import ipaddress
 import json
 import logging
 import time
@@ -15,23 +12,14 @@ from typing import Any, Dict, Iterable, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 from .._version import __version__
+from ..network import is_loopback
+from ..signing import verify_signature
 from .ingest import BadRequest, decompress, generic_records, otlp_records, redactions
 from .store import Store
 
 logger = logging.getLogger("astrid.inspector")
 
 SIGNALS = {"/v1/traces": "traces", "/v1/metrics": "metrics", "/v1/logs": "logs"}
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost and any 127.0.0.0/8 or ::1 address."""
-    if host.strip("[]").lower() in LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def origin_allowed(origin: str, allowed: Iterable[str] = ()) -> bool:
@@ -63,25 +51,6 @@ _PLAYGROUND_CSP = (
     "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; "
     "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'self'"
 )
-
-
-def verify(secret: str, body: bytes, header: str, tolerance: float = 300) -> bool:
-    """Check ``X-Astrid-Signature: t=<unix>,v1=<hex>`` (the SDK's helper when present, else this)."""
-    try:
-        from ..signing import verify_signature  # type: ignore[import-not-found,unused-ignore]
-
-        return bool(verify_signature(secret, body, header, tolerance=tolerance))
-    except ImportError:
-        pass
-    parts = dict(p.strip().partition("=")[::2] for p in (header or "").split(","))
-    try:
-        stamp = int(parts.get("t", ""))
-    except ValueError:
-        return False
-    if abs(time.time() - stamp) > tolerance:
-        return False
-    mac = hmac.new(secret.encode(), b"%d." % stamp + body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(mac, parts.get("v1", ""))
 
 
 class InspectorServer(ThreadingHTTPServer):
@@ -318,7 +287,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if path == "/collect" and self.server.signing_secret:
                 sig = self.headers.get("X-Astrid-Signature")
-                if not sig or not verify(self.server.signing_secret, raw, sig):
+                if not sig or not verify_signature(self.server.signing_secret, raw, sig):
                     store.count_request("unauthorized")
                     return self._error(401, "missing or invalid X-Astrid-Signature", cors=True)
             body = decompress(

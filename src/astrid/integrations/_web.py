@@ -87,15 +87,6 @@ def template(route: Any) -> Optional[str]:
     return None
 
 
-def resolve_client(client: Any) -> Any:
-    """The client given to the middleware, else the default client of ``astrid.init()`` (looked up per request)."""
-    if client is not None:
-        return client
-    import astrid
-
-    return astrid.get_client()
-
-
 def exact_paths(paths: Iterable[str]) -> frozenset:  # type: ignore[type-arg]
     if isinstance(paths, str):
         raise TypeError("exclude_paths must be a list of paths, such as ['/healthz']")

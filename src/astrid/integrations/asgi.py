@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Awaitable, Callable, Iterable, MutableMapping, Optional
 
-from ._web import ROUTE_KEY, RequestSpan, exact_paths, resolve_client, template
+from ._client import resolve_client
+from ._web import ROUTE_KEY, RequestSpan, exact_paths, template
 
 logger = logging.getLogger("astrid.integrations")
 

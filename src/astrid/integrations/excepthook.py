@@ -7,14 +7,10 @@ import threading
 from types import TracebackType
 from typing import Any, Callable, Optional, Type
 
+from ._client import resolve_client
+
 _lock = threading.Lock()
 _installed: Optional[_Hooks] = None
-
-
-def _default_client() -> Any:
-    import astrid
-
-    return astrid.get_client()
 
 
 class _Hooks:
@@ -29,7 +25,7 @@ class _Hooks:
         if exc is None or isinstance(exc, (KeyboardInterrupt, SystemExit)):
             return
         try:
-            client = self.client if self.client is not None else _default_client()
+            client = resolve_client(self.client)
             if client is None:
                 return
             client.track_error(exc, {"exception.escaped": True, "thread.name": where})

@@ -7,6 +7,7 @@ import threading
 from typing import Any, Dict
 
 from ..records import exception_attributes
+from ._client import resolve_client
 
 #: Python level number → the SDK's level names (OpenTelemetry severities).
 _LEVELS = (
@@ -23,12 +24,6 @@ def level_name(levelno: int) -> str:
         if levelno >= number:
             return name
     return "trace"
-
-
-def _default_client() -> Any:
-    import astrid
-
-    return astrid.get_client()
 
 
 class TelemetryHandler(logging.Handler):
@@ -50,7 +45,7 @@ class TelemetryHandler(logging.Handler):
             return
         self._busy.active = True
         try:
-            client = self.client if self.client is not None else _default_client()
+            client = resolve_client(self.client)
             if client is None:
                 return
             attrs: Dict[str, Any] = {

@@ -6,7 +6,8 @@ import contextvars
 import logging
 from typing import Any, Callable, Iterable, Iterator, Optional
 
-from ._web import ROUTE_KEY, RequestSpan, exact_paths, resolve_client
+from ._client import resolve_client
+from ._web import ROUTE_KEY, RequestSpan, exact_paths
 
 logger = logging.getLogger("astrid.integrations")
 
