@@ -46,7 +46,8 @@ export const deviceContext = (): Record<string, string | number> => {
     if (o[1]) out['os.version'] = o[1]
   }
   const touch = (n.maxTouchPoints || 0) > 1
-  out['device.type'] = /Mobi|iPhone|iPod|Android.*Mobile/.test(ua) ? 'mobile' : /iPad|Tablet|Android/.test(ua) || (o && o[0] === 'macOS' && touch) ? 'tablet' : 'desktop'
+  // iPads say "Mobile" too (and pose as a Mac with a touch screen); Android tablets do not
+  out['device.type'] = /iPad|Tablet/.test(ua) || (/Android/.test(ua) && !/Mobile/.test(ua)) || (o && o[0] === 'macOS' && touch) ? 'tablet' : /Mobi|iPhone|iPod/.test(ua) ? 'mobile' : 'desktop'
   if (s.width) {
     out['screen.width'] = s.width
     out['screen.height'] = s.height
