@@ -2,7 +2,7 @@
 import { aggregator, METRIC_TYPES, type Aggregator } from './aggregation'
 import { checkBackends, createBackends } from './backends/index'
 import { makeConfig, parseHeaders, type Config, type Options } from './config'
-import { browserSignals, decide, isCI, loadChoice, readConsentFile, saveChoice, writeConsentFile, type Decision } from './consent'
+import { browserSignals, decide, isCI, loadChoice, nodeModule, readConsentFile, saveChoice, writeConsentFile, type Decision } from './consent'
 import { pipeline, type Pipeline } from './pipeline'
 import { createPrivacyEngine } from './privacy/index'
 import { exceptionAttributes, newId, newSpanId, now, safeStr, SDK_VERSION, SEVERITY, severityText, type TelemetryRecord } from './records'
@@ -26,7 +26,10 @@ const NOOP: Span = { traceId: '', spanId: '', setAttribute: () => NOOP, setAttri
 
 // The current span: AsyncLocalStorage in Node (follows awaits), a plain variable elsewhere (sync code).
 const hooks = __NODE__ && g.process && g.process.getBuiltinModule ? g.process.getBuiltinModule('node:async_hooks') : undefined
-const als = hooks ? new hooks.AsyncLocalStorage() : undefined
+let als = hooks ? new hooks.AsyncLocalStorage() : undefined
+// Node before 20.16 has no getBuiltinModule: the module arrives a tick later
+if (__NODE__ && !als && g.process && g.process.versions && g.process.versions.node && typeof g.document !== 'object')
+  nodeModule('async_hooks').then((m) => (als = als || new m.AsyncLocalStorage()), () => {})
 let cur: TelemetryRecord | undefined
 const current = (): TelemetryRecord | undefined => (als ? als.getStore() : cur)
 const within = <T>(r: TelemetryRecord, fn: () => T): T => {
