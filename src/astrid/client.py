@@ -24,6 +24,7 @@ from .records import (
     Span,
     _safe_str,
     default_resource_attributes,
+    finite_or,
     new_id,
     new_span_id,
 )
@@ -482,11 +483,7 @@ def _remote_ids(parent: Any) -> Optional[Tuple[int, int]]:
 
 
 def _seconds(timeout: Any) -> float:
-    try:
-        t = float(timeout)
-    except (TypeError, ValueError):
-        return 0.0
-    return t if math.isfinite(t) and t > 0 else 0.0
+    return max(0.0, finite_or(timeout, 0.0))
 
 
 def _check_privacy(privacy: Any) -> None:

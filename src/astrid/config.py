@@ -185,31 +185,23 @@ class TelemetryConfig:
             raise TypeError("enabled must be True, False or None (None: decided by the consent rules)")
         _check_int("batch_size", self.batch_size, 1, 1_000_000)
         _check_int("max_queue_size", self.max_queue_size, 1, 100_000_000)
-        _check_int("compression_level", self.compression_level, 1, 9)
+        check_compression_level(self.compression_level)
         _check_int("breaker_threshold", self.breaker_threshold, 1, 1_000_000)
         _check_int("max_metric_series", self.max_metric_series, 1, 10_000_000)
         _check_int("spool_max_bytes", self.spool_max_bytes, 64 * 1024, 2**50)
         _check_number("spool_max_age", self.spool_max_age, 1.0, 10 * 365 * 86400.0)
         _check_number("flush_interval", self.flush_interval, 0.001, 86400)
-        _check_number("timeout", self.timeout, 0.001, 3600)
+        check_timeout(self.timeout)
         _check_number("shutdown_timeout", self.shutdown_timeout, 0, 3600)
         _check_number("sample_rate", self.sample_rate, 0.0, 1.0)
         _check_number("backoff_base", self.backoff_base, 0.0, 3600)
         _check_number("backoff_max", self.backoff_max, 0.0, 86400)
         _check_number("retry_after_max", self.retry_after_max, 0.0, 86400)
         _check_number("breaker_cooldown", self.breaker_cooldown, 0.0, 86400)
-        if self.compression not in COMPRESSIONS:
-            raise ValueError("compression must be one of %s; got %r" % (", ".join(map(repr, COMPRESSIONS)), self.compression))
+        check_compression(self.compression)
         if self.events_as not in EVENTS_AS:
             raise ValueError("events_as must be one of %s; got %r" % (", ".join(map(repr, EVENTS_AS)), self.events_as))
-        if not isinstance(self.headers, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in self.headers.items()
-        ):
-            raise TypeError("headers must be a mapping of str to str")
-        for k, v in self.headers.items():
-            problem = header_problem(k, v)
-            if problem:
-                raise ValueError("headers: %s" % problem)
+        check_headers(self.headers)
         if not isinstance(self.resource_attributes, Mapping):
             raise TypeError("resource_attributes must be a mapping of attribute names to values")
         if self.before_send is not None and not callable(self.before_send):
@@ -238,6 +230,40 @@ def _check_number(name: str, value: Any, lo: float, hi: float) -> None:
         raise TypeError("%s must be a number between %g and %g; got %r" % (name, lo, hi, value))
     if math.isnan(value) or not lo <= value <= hi:
         raise ValueError("%s must be between %g and %g; got %r" % (name, lo, hi, value))
+
+
+# The checks below are shared by the config, the transport and the backends' own options, so
+# `compression=`, `timeout=` and `headers=` mean the same and fail the same everywhere.
+
+
+def check_compression(value: Any, name: str = "compression") -> str:
+    """``value`` when it is a known compression ('gzip' or 'none'); ValueError otherwise."""
+    if value not in COMPRESSIONS:
+        raise ValueError("%s must be one of %s; got %r" % (name, ", ".join(map(repr, COMPRESSIONS)), value))
+    return str(value)
+
+
+def check_compression_level(value: Any, name: str = "compression_level") -> int:
+    """``value`` when it is a gzip level from 1 to 9; TypeError/ValueError otherwise."""
+    _check_int(name, value, 1, 9)
+    return int(value)
+
+
+def check_timeout(value: Any, name: str = "timeout") -> float:
+    """``value`` in seconds when it is a finite number from 0.001 to 3600; TypeError/ValueError otherwise."""
+    _check_number(name, value, 0.001, 3600)
+    return float(value)
+
+
+def check_headers(headers: Any, name: str = "headers") -> Dict[str, str]:
+    """A copy of ``headers`` when every name and value can be sent; TypeError/ValueError otherwise."""
+    if not isinstance(headers, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        raise TypeError("%s must be a mapping of str to str, e.g. {'Authorization': 'Bearer …'}" % name)
+    for k, v in headers.items():
+        problem = header_problem(k, v)
+        if problem:
+            raise ValueError("%s: %s" % (name, problem))
+    return dict(headers)
 
 
 def parse_headers(text: str) -> Dict[str, str]:

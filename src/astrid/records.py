@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import platform
 import sys
 import time
@@ -384,6 +385,15 @@ def _safe_str(value: object) -> str:
 
 
 _PLAIN = (str, bool, int, float)
+
+
+def finite_or(value: Any, default: float = 0.0) -> float:
+    """``value`` as a float when it is a finite number; ``default`` for NaN, ±infinity or no number."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return default
+    return f if math.isfinite(f) else default
 
 
 def plain_value(value: Any) -> Any:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple, Uni
 from urllib.parse import unquote, urlsplit
 
 from ._version import __version__
+from .config import check_compression, check_compression_level
 from .export import ExportResult
 from .network import (
     TransportError,
@@ -216,13 +217,10 @@ class HttpTransport:
         compression: Optional[str] = None,
         compression_level: Optional[int] = None,
     ) -> None:
-        self.compression = compression if compression is not None else config.compression
-        if self.compression not in ("gzip", "none"):
-            raise ValueError(f"compression must be 'gzip' or 'none'; got {self.compression!r}")
-        level = compression_level if compression_level is not None else config.compression_level
-        if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 9:
-            raise ValueError(f"compression_level must be an integer from 1 to 9; got {level!r}")
-        self.compression_level = level
+        self.compression = check_compression(compression if compression is not None else config.compression)
+        self.compression_level = check_compression_level(
+            compression_level if compression_level is not None else config.compression_level
+        )
         self._env = config.env
         self._ca_file = config.ca_file
         self._client_cert = config.client_cert

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Any, Callable, Dict, Mapping, Optional
 
 from .._version import __version__
-from ..records import ErrorRecord, Event, Log, Metric, Record, Span, hex64, hex128
+from ..records import ErrorRecord, Event, Log, Metric, Record, Span, finite_or, hex64, hex128
 
 SCOPE_NAME = "astrid"
 
@@ -49,11 +48,7 @@ def dt(time_ns: int) -> str:
 
 def finite(value: Any) -> float:
     """ClickHouse's JSON reader takes no NaN/Infinity tokens; a non-finite point becomes 0."""
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return f if math.isfinite(f) else 0.0
+    return finite_or(value, 0.0)
 
 
 _SPAN_KINDS = {

@@ -10,6 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
 
 from .._version import __version__
+from ..config import check_compression, check_headers, check_timeout
 from ..export import BaseBackend, Batch, ExportResult
 from ..network import TransportError, check_endpoint, log_excerpt, redact_url
 from ..records import SDK_NAME, ErrorRecord
@@ -85,29 +86,14 @@ class HttpBackend(BaseBackend):
             )
         self.endpoint = check_endpoint(url, config.allow_insecure)
         self.config = config
-        self.compression = compression if compression is not None else config.compression
-        if self.compression not in ("gzip", "none"):
-            raise ValueError(f"compression must be 'gzip' or 'none'; got {self.compression!r}")
-        if headers is not None and (
-            not isinstance(headers, Mapping)
-            or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
-        ):
-            raise TypeError(
-                "headers must be a mapping of str to str, e.g. {'Authorization': 'Bearer …'}"
-            )
+        self.compression = check_compression(compression if compression is not None else config.compression)
+        if headers is not None:
+            check_headers(headers)
         if signing_secret is not None and (
             not isinstance(signing_secret, str) or not signing_secret
         ):
             raise ValueError("signing_secret must be a non-empty string or None")
-        if timeout is not None and (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, (int, float))
-            or not 0 < timeout <= 3600
-        ):
-            raise ValueError(
-                f"timeout must be a number of seconds between 0 and 3600; got {timeout!r}"
-            )
-        self.timeout = float(timeout) if timeout is not None else config.timeout
+        self.timeout = check_timeout(timeout) if timeout is not None else config.timeout
         self._secret = signing_secret
         self._headers: Dict[str, str] = {"Content-Type": "application/json"}
         self._headers.update(config.headers)

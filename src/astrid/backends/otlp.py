@@ -6,7 +6,14 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
-from ..config import parse_headers, valid_headers, warn_env_once
+from ..config import (
+    check_compression,
+    check_headers,
+    check_timeout,
+    parse_headers,
+    valid_headers,
+    warn_env_once,
+)
 from ..encoding import PROTOCOLS, otlp_encoder
 from ..encoding import otlp_common as common
 from ..export import BaseBackend, Batch, ExportResult
@@ -61,14 +68,12 @@ class OTLPBackend(BaseBackend):
             raise ValueError(f"events_as must be 'spans' or 'logs'; got {self.events_as!r}")
         if protocol is not None and protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be 'http/protobuf' or 'http/json'; got {protocol!r}")
-        if compression is not None and compression not in ("gzip", "none"):
-            raise ValueError(f"compression must be 'gzip' or 'none'; got {compression!r}")
-        if headers is not None and not (
-            isinstance(headers, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
-        ):
-            raise TypeError("headers must be a mapping of str to str")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0):
-            raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}")
+        if compression is not None:
+            check_compression(compression)
+        if headers is not None:
+            check_headers(headers)
+        if timeout is not None:
+            check_timeout(timeout)
 
         # The client folds its own arguments and ASTRID_* variables into config; OTEL_* variables
         # rank between the two, so tell an application's explicit value from an ASTRID_* one.
