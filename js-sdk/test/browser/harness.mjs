@@ -104,6 +104,8 @@ export async function setup () {
   const contexts = []
   async function context (options = {}) {
     const ctx = await browser.newContext({ viewport: { width: 1000, height: 700 }, ...options })
+    // the machine may be busy with other suites: slow is not broken
+    ctx.setDefaultTimeout(60000)
     contexts.push(ctx)
     ctx.on('page', (p) => watch(p))
     return ctx
