@@ -235,14 +235,19 @@ def caught_up(node: ClickHouseServer, db: str, rows: int, timeout: float = 60.0)
     """Wait (bounded) until the replica's own table holds ``rows`` distinct records: a restarted
     replica first reads the replication log, then fetches what it missed."""
     deadline = time.monotonic() + timeout
+    have = "?"
     while time.monotonic() < deadline:
         try:
             node.query(f"SYSTEM SYNC REPLICA {db}.events_local")
-            if q(node, f"SELECT uniqExact(id) FROM {db}.events_local") == str(rows):
+            have = q(node, f"SELECT uniqExact(id) FROM {db}.events_local")
+            if have == str(rows):
                 return
         except OSError:
             pass
         time.sleep(0.2)
+    queue = q(node, "SELECT type, new_part_name, num_tries, last_exception FROM system.replication_queue "
+              f"WHERE database = '{db}'")
+    raise AssertionError(f"{node.url} has {have} of {rows} records after {timeout}s; queue: {queue}")
 
 
 def cluster_backend(urls: Any, db: str, **kw: Any) -> ClickHouseBackend:
@@ -423,8 +428,10 @@ def test_a_node_killed_mid_run_costs_no_record_and_duplicates_none(
     assert lane["nodes"][0]["state"] in ("open", "half_open") and lane["nodes"][1]["active"], lane
     assert lane["nodes"][0]["sent"] > 0 and lane["nodes"][1]["sent"] > 0, lane
     # rows A took before it died come back with it; then every replica has each row once
+    # (both first: a Distributed read on one node may be served by the other replica)
     for node in (a, b):
         caught_up(node, db, total)
+    for node in (a, b):
         assert q(node, f"SELECT count() FROM {db}.events_local FINAL") == str(total)
         assert q(node, f"SELECT uniqExact(id) FROM {db}.events_local") == str(total)
         assert q(node, f"SELECT count() FROM {db}.events FINAL") == str(total)
@@ -450,7 +457,7 @@ def test_a_node_refusing_connections_hands_the_batch_to_the_next_at_once(
     assert nodes[0]["state"] == "open" and nodes[0]["last_error"] == "connection_refused"
     assert nodes[1]["active"] and nodes[1]["sent"] == 20
     sync(b, db, "events_local")
-    assert q(b, f"SELECT count() FROM {db}.events FINAL") == "20"
+    assert q(b, f"SELECT count() FROM {db}.events_local FINAL") == "20"
 
 
 # ------------------------------------------------------------------ docs/scaling.md stays true
