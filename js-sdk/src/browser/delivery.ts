@@ -48,32 +48,18 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
     if (!b || b.__astrid) return
     const orig = b.export.bind(b)
     const lane = l.name
-    const beacon = (batch: any): boolean => {
-      const nav = g.navigator
-      // custom headers (auth) cannot ride a beacon; only the built-in JSON backends know their URLs
-      if (Object.keys(cfg.headers || {}).length || !nav.sendBeacon) return false
-      const send = (url: string, body: string): boolean => nav.sendBeacon(url, new g.Blob([body], { type: 'text/plain' }))
-      if (b.name === 'http') return send(b.endpoint, encodeDocument(batch.records, batch.resource))
-      if (b.name !== 'otlp') return false
+    /** the requests the backend makes for this batch, [url, body], uncompressed as on the way out */
+    const bodies = (batch: any): string[][] => {
+      if (b.name === 'http') return [[b.endpoint, encodeDocument(batch.records, batch.resource)]]
+      if (b.name !== 'otlp') return [['', JSON.stringify(batch.records)]]
       const by: Record<string, any[]> = {}
       for (const r of batch.records) (by[signalOf(r.type, cfg.eventsAs)] ||= []).push(r)
-      let ok = true
-      for (const sig in by) ok = send(b.endpoint + '/v1/' + sig, JSON.stringify(ENCODE[sig](by[sig], batch.resource))) && ok
-      return ok
+      return Object.keys(by).map((sig) => [b.endpoint + '/v1/' + sig, JSON.stringify(ENCODE[sig](by[sig], batch.resource))])
     }
-    /** the request body's size as the backend will encode it (uncompressed on the way out) */
-    const size = (batch: any): number => {
-      try {
-        if (b.name === 'http') return encodeDocument(batch.records, batch.resource).length
-        if (b.name !== 'otlp') return JSON.stringify(batch.records).length
-        const by: Record<string, any[]> = {}
-        for (const r of batch.records) (by[signalOf(r.type, cfg.eventsAs)] ||= []).push(r)
-        let n = 0
-        for (const sig in by) n = Math.max(n, JSON.stringify(ENCODE[sig](by[sig], batch.resource)).length)
-        return n
-      } catch {
-        return Infinity
-      }
+    /** custom headers (auth) cannot ride a beacon; only the built-in JSON backends know their URLs */
+    const beacon = (reqs: string[][]): boolean => {
+      const nav = g.navigator
+      return !Object.keys(cfg.headers || {}).length && !!nav.sendBeacon && reqs.every(([url, body]) => url && nav.sendBeacon(url, new g.Blob([body], { type: 'text/plain' })))
     }
     const later = (batch: any): void => {
       if (box) box.save(batch.records, batch.resource, lane, '', true)
@@ -82,7 +68,14 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
     const out = (batch: any): void => {
       const n = batch.records.length
       if (failing || g.navigator.onLine === false) return later(batch)
-      const bytes = size(batch)
+      let reqs: string[][]
+      try {
+        reqs = bodies(batch)
+      } catch {
+        return later(batch)
+      }
+      let bytes = 0
+      for (const r of reqs) bytes += r[1].length
       if (bytes + inflight > KEEPALIVE_BUDGET) {
         if (n > 1 && bytes > KEEPALIVE_BUDGET - inflight) {
           // halves that fit go now; what does not fit waits in the outbox for the next page
@@ -95,7 +88,7 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
         st.deferred += n
         return later(batch)
       }
-      if (!canKeepalive() && o.beacon && beacon(batch)) return void st.beacon++
+      if (!canKeepalive() && o.beacon && beacon(reqs)) return void st.beacon++
       st.keepalive_batches++
       inflight += bytes
       const copy = { records: batch.records.slice(), resource: batch.resource }
