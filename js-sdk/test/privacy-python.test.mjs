@@ -85,7 +85,7 @@ out = []
 for r in e.sanitize_batch([g.to_record(d) for d in json.loads(sys.stdin.read())]):
     out.append({
         "name": r.name, "attributes": r.attributes, "body": getattr(r, "body", None),
-        "status_message": getattr(r, "status_message", None), "description": getattr(r, "description", None),
+        "status_message": getattr(r, "status_message", None), "description": getattr(r, "description", None), "unit": getattr(r, "unit", None),
         "events": [{"name": x.name, "attributes": x.attributes} for x in getattr(r, "events", [])],
     })
 print(json.dumps(out))
@@ -96,7 +96,7 @@ test('whole records (names, bodies, status, span events) come out of both engine
     const d = { type, id: 'ab'.repeat(16), name, time_ns: T, attributes: a }
     if (type === 'span') Object.assign(d, { end_ns: T, trace_id: 'cd'.repeat(16), span_id: 'ef'.repeat(8), status: 'error', status_message: msg, events: events.map(([n, x]) => ({ name: n, time_ns: T, attributes: x })) })
     if (type === 'log' || type === 'error') Object.assign(d, { body, severity_number: 9 })
-    if (type === 'metric') Object.assign(d, { metric_type: 'gauge', start_ns: T, value: 1, description: msg })
+    if (type === 'metric') Object.assign(d, { metric_type: 'gauge', start_ns: T, value: 1, description: msg, unit: body })
     return d
   })
   const records = fc.sample(rec, { numRuns: 200, seed: 3 })
@@ -109,7 +109,7 @@ test('whole records (names, bodies, status, span events) come out of both engine
   const e = createPrivacyEngine({ projectName: 'diff', salt: 'diff-salt' })
   const js = (await e.sanitizeBatch(records.map(toJs))).map((r) => ({
     name: r.name, attributes: r.attributes, body: r.type === 'log' || r.type === 'error' ? r.body : null,
-    status_message: r.type === 'span' ? r.statusMessage : null, description: r.type === 'metric' ? r.description : null,
+    status_message: r.type === 'span' ? r.statusMessage : null, description: r.type === 'metric' ? r.description : null, unit: r.type === 'metric' ? r.unit : null,
     events: (r.events || []).map((x) => ({ name: x.name, attributes: x.attributes })),
   }))
   assert.equal(js.length, py.length)

@@ -265,6 +265,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
     finalize(r)
     const o: TelemetryRecord = { ...r, name: name(r.name), attributes: attrs(r.attributes) }
     if (r.description) o.description = name(r.description)
+    if (r.unit) o.unit = name(r.unit)
     if (r.type != 'event' && r.type != 'metric') {
       if (r.body != null) o.body = name(r.body)
       if (r.statusMessage) o.statusMessage = name(r.statusMessage)
