@@ -65,6 +65,7 @@ const cut = (s: string, n: number): string => (s.length > n ? [...s].slice(0, n)
 
 /** `t` cut to `limit` code points with a marker (`force`: something was cut already). */
 const truncate = (t: string, limit: number, tail: boolean, force?: boolean): string => {
+  if (t.length <= limit && !force) return t
   const c = [...t]
   if (c.length <= limit && !force) return t
   const keep = Math.min(c.length, limit - MARK.length)
