@@ -591,3 +591,22 @@ def test_session_ids_are_identifiers_and_session_cookies_secrets(key: str) -> No
     eng = engine()
     out = eng.sanitize({key: "s-1", "sessionid": "c", "JSESSIONID": "c", "session": "c"})
     assert out == {key: "hash:" + eng.hash_value("s-1")}
+
+
+# any character, lone surrogates often
+_ANY_CHAR = st.one_of(
+    st.characters(blacklist_categories=()),
+    st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF),
+    st.sampled_from("@:=/ .0123456789"),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet=_ANY_CHAR, max_size=40), st.text(alphabet=_ANY_CHAR, max_size=40))
+def test_whatever_text_comes_in_what_goes_out_encodes_as_utf8(key: str, value: str) -> None:
+    eng = engine()
+    out = eng.sanitize({key: value, "n": [value]})
+    json.dumps(out, ensure_ascii=False).encode("utf-8")  # raises on a lone surrogate
+    event = eng.sanitize(Event(value or "e", {}, 1))
+    event.name.encode("utf-8")
+    assert eng.sanitize(out) == out

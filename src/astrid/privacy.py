@@ -236,15 +236,18 @@ class PrivacyEngine:
 
     def sanitize_record(self, record: Any) -> Any:
         """Sanitize a record in place: name, attributes, log body, span events and status."""
-        if getattr(record, "type", None) in _ATTRIBUTES_ONLY:
+        kind = getattr(record, "type", None)
+        if kind in _ATTRIBUTES_ONLY:
             # events and metric points carry nothing else (the hot path: no failing lookups)
             name = record.name
             cached = self._name_cache.get(name) if type(name) is str else None
             record.name = cached if cached is not None else self.sanitize_name(name)
             record.attributes = self.sanitize_attributes(record.attributes or {})
-            description = getattr(record, "description", None)
-            if description:
-                record.description = self.sanitize_name(description)
+            if kind == "metric":
+                if record.unit:
+                    record.unit = self.sanitize_name(record.unit)
+                if record.description:
+                    record.description = self.sanitize_name(record.description)
             return record
         finalize = getattr(record, "finalize", None)
         if finalize is not None:
