@@ -25,6 +25,7 @@ try {
   await page.goto(url + "/playground");
   await page.click("text=SPA: pricing (pushState)");
   await page.click("[data-astrid-event]");
+  await page.click("#pii");
   await page.fill("input[name=email]", "alice@example.com");
   await page.click("text=Submit the form");
   await page.mouse.wheel(0, 5000);
@@ -34,7 +35,8 @@ try {
   while (Date.now() < deadline) {
     const r = await (await fetch(url + "/api/records?type=event&limit=200")).json();
     names = r.records.map((x) => x.name);
-    if (want.every((w) => names.includes(w))) break;
+    const redacted = r.records.some((x) => x.name === "element.click" && String(x.attributes["element.text"]).includes("[REDACTED:email]"));
+    if (want.every((w) => names.includes(w)) && redacted) break;
     await new Promise((res) => setTimeout(res, 200));
   }
   const missing = want.filter((w) => !names.includes(w));
@@ -43,6 +45,8 @@ try {
   await page.waitForFunction(() => document.querySelectorAll("#feed li b").length >= 4, null, { timeout: 10000 });
   const r = await (await fetch(url + "/api/records?type=event&limit=200")).json();
   if (JSON.stringify(r).includes("alice@example.com")) throw new Error("a form value was sent");
+  if (JSON.stringify(r).includes("jane.doe@example.com")) throw new Error("an e-mail address in a button's text was sent");
+  if (!r.records.some((x) => x.name === "element.click" && String(x.attributes["element.text"]).includes("[REDACTED:email]"))) throw new Error("the redacted button text did not arrive");
   const pv = r.records.find((x) => x.name === "page.view" && x.attributes["url.path"] === "/playground" && String(x.attributes["url.full"]).includes("tab=pricing"));
   if (!pv) throw new Error("no page view for the SPA navigation");
   if (String(pv.attributes["url.full"]).includes("s3cr3t")) throw new Error("a secret query parameter was sent");
