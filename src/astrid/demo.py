@@ -190,15 +190,15 @@ def _summary(
     delivered: bool,
 ) -> None:
     by_type = stored.get("by_type", {})
-    out.write(f"\n  {'type':<8} {'sent':>6} {'in inspector':>14}\n")
+    out.write(f"\n  {'records':<8} {'sent':>6} {'in inspector':>14}\n")
     for kind, n in made.items():
         out.write(f"  {kind:<8} {n:>6} {by_type.get(kind, 0):>14}\n")
     privacy = stats.get("privacy") or {}
     if privacy:
         out.write("\n  Redacted by the privacy engine before sending: ")
         out.write(", ".join(f"{k} x{v}" for k, v in sorted(privacy.items())) + "\n")
-    sdk = ", ".join(f"{k} {stats.get(k, '?')}" for k in ("sent", "dropped", "failed", "retries"))
-    out.write(f"\n  SDK: {sdk}\n")
+    sdk = ", ".join(f"{stats.get(k, '?')} {k}" for k in ("sent", "dropped", "failed"))
+    out.write(f"\n  SDK records: {sdk}; export retries: {stats.get('retries', '?')}\n")
     if not delivered:
         reasons = stats.get("failures_by_reason") or "run with ASTRID_DEBUG=1 to see why"
         out.write(f"  Not everything was delivered: {reasons}\n")
