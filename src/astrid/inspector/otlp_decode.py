@@ -1,4 +1,4 @@
-"""A small stdlib protobuf reader for OTLP export requests, and OTLP/JSON reading, into plain dicts."""
+"""A small stdlib protobuf reader for OTLP export requests, into plain dicts (field numbers: encoding/otlp_wire)."""
 
 from __future__ import annotations
 
@@ -6,66 +6,16 @@ import base64
 import struct
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
+from ..encoding import otlp_wire as W
+from ..encoding.otlp_wire import DecodeError, WireValue, fields
+
 #: Nesting depth of AnyValue arrays/maps we follow; deeper input is refused, not recursed into.
 MAX_DEPTH = 32
 
-WireValue = Union[int, bytes]
+__all__ = ["MAX_DEPTH", "DecodeError", "decode_proto", "fields"]
 
 
-class DecodeError(ValueError):
-    """The body is not a well-formed OTLP message; the message says why (sent back as a 400)."""
-
-
-# ---------------------------------------------------------------- wire format
-
-
-def _varint(buf: bytes, pos: int) -> Tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        if pos >= len(buf):
-            raise DecodeError(f"truncated varint at byte {pos}")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
-        if shift >= 70:
-            raise DecodeError(f"varint longer than 10 bytes at byte {pos}")
-
-
-def fields(buf: bytes) -> Iterator[Tuple[int, int, WireValue]]:
-    """Yield (field number, wire type, value): int for varints, raw bytes for everything else."""
-    pos = 0
-    end = len(buf)
-    while pos < end:
-        key, pos = _varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        if number == 0:
-            raise DecodeError(f"field number 0 at byte {pos}")
-        if wire == 0:
-            value, pos = _varint(buf, pos)
-            yield number, wire, value
-        elif wire == 1:
-            if pos + 8 > end:
-                raise DecodeError(f"truncated 64-bit field {number}")
-            yield number, wire, buf[pos : pos + 8]
-            pos += 8
-        elif wire == 2:
-            length, pos = _varint(buf, pos)
-            if pos + length > end:
-                raise DecodeError(f"length of field {number} runs past the end of the message")
-            yield number, wire, buf[pos : pos + length]
-            pos += length
-        elif wire == 5:
-            if pos + 4 > end:
-                raise DecodeError(f"truncated 32-bit field {number}")
-            yield number, wire, buf[pos : pos + 4]
-            pos += 4
-        else:
-            # groups (3, 4) are not used by OTLP; 6 and 7 do not exist
-            raise DecodeError(f"unsupported wire type {wire} for field {number}")
+# ---------------------------------------------------------------- field values
 
 
 def _bytes(v: WireValue, what: str) -> bytes:
@@ -118,25 +68,25 @@ def _any_value(buf: bytes, depth: int) -> Any:
         raise DecodeError(f"attribute values nested deeper than {MAX_DEPTH} levels")
     value: Any = None
     for n, _w, v in fields(buf):
-        if n == 1:
+        if n == W.ANY_STRING:
             value = _text(v, "AnyValue.string_value")
-        elif n == 2:
+        elif n == W.ANY_BOOL:
             value = bool(_int(v, "AnyValue.bool_value"))
-        elif n == 3:
+        elif n == W.ANY_INT:
             value = _signed64(_int(v, "AnyValue.int_value"))
-        elif n == 4:
+        elif n == W.ANY_DOUBLE:
             value = _double(v, "AnyValue.double_value")
-        elif n == 5:
+        elif n == W.ANY_ARRAY:
             value = [
                 _any_value(_bytes(x, "ArrayValue"), depth + 1)
                 for m, _, x in fields(_bytes(v, "AnyValue.array_value"))
-                if m == 1
+                if m == W.ARRAY_VALUES
             ]
-        elif n == 6:
+        elif n == W.ANY_KVLIST:
             value = _key_values(
-                [x for m, _, x in fields(_bytes(v, "AnyValue.kvlist_value")) if m == 1], depth + 1
+                [x for m, _, x in fields(_bytes(v, "AnyValue.kvlist_value")) if m == W.KVLIST_VALUES], depth + 1
             )
-        elif n == 7:
+        elif n == W.ANY_BYTES:
             value = base64.b64encode(_bytes(v, "AnyValue.bytes_value")).decode("ascii")
     return value
 
@@ -147,9 +97,9 @@ def _key_values(items: List[WireValue], depth: int = 0) -> Dict[str, Any]:
         key = ""
         value: Any = None
         for n, _, v in fields(_bytes(item, "KeyValue")):
-            if n == 1:
+            if n == W.KV_KEY:
                 key = _text(v, "KeyValue.key")
-            elif n == 2:
+            elif n == W.KV_VALUE:
                 value = _any_value(_bytes(v, "KeyValue.value"), depth)
         out[key] = value
     return out
@@ -167,19 +117,19 @@ def _message(buf: bytes, repeated: Tuple[int, ...] = ()) -> Dict[int, Any]:
 
 
 def _resource(m: Dict[int, Any]) -> Dict[str, Any]:
-    if 1 not in m:
+    if W.RESOURCE_ITEMS_RESOURCE not in m:
         return {}
-    res = _message(_bytes(m[1], "Resource"), repeated=(1,))
-    return _key_values(res.get(1, []))
+    res = _message(_bytes(m[W.RESOURCE_ITEMS_RESOURCE], "Resource"), repeated=(W.RESOURCE_ATTRIBUTES,))
+    return _key_values(res.get(W.RESOURCE_ATTRIBUTES, []))
 
 
 def _scope(m: Dict[int, Any]) -> Dict[str, Any]:
-    if 1 not in m:
+    if W.SCOPE_ITEMS_SCOPE not in m:
         return {}
-    sc = _message(_bytes(m[1], "InstrumentationScope"), repeated=(3,))
+    sc = _message(_bytes(m[W.SCOPE_ITEMS_SCOPE], "InstrumentationScope"), repeated=(W.SCOPE_ATTRIBUTES,))
     return {
-        "name": _text(sc.get(1, b""), "scope.name"),
-        "version": _text(sc.get(2, b""), "scope.version"),
+        "name": _text(sc.get(W.SCOPE_NAME, b""), "scope.name"),
+        "version": _text(sc.get(W.SCOPE_VERSION, b""), "scope.version"),
     }
 
 
@@ -192,11 +142,11 @@ def _walk(
 ) -> Iterator[Tuple[Dict[str, Any], Dict[str, Any], Any]]:
     """request → Resource* → Scope* → item*: yield (resource attrs, scope, converted item)."""
     for rn, _, rv in fields(buf):
-        if rn != 1:
+        if rn != W.REQUEST_RESOURCE_ITEMS:
             continue
-        rm = _message(_bytes(rv, "Resource*"), repeated=(2,))
+        rm = _message(_bytes(rv, "Resource*"), repeated=(W.RESOURCE_ITEMS_SCOPES,))
         resource = _resource(rm)
-        for sv in rm.get(2, []):
+        for sv in rm.get(W.RESOURCE_ITEMS_SCOPES, []):
             sm = _message(_bytes(sv, "Scope*"), repeated=(item_field,))
             scope = _scope(sm)
             for iv in sm.get(item_field, []):
@@ -210,68 +160,70 @@ _STATUS = {0: "unset", 1: "ok", 2: "error"}
 
 
 def _span(buf: bytes) -> List[Dict[str, Any]]:
-    m = _message(buf, repeated=(9, 11))
-    start = _int(m.get(7, 0), "Span.start_time_unix_nano")
-    end = _int(m.get(8, 0), "Span.end_time_unix_nano")
-    status = _message(_bytes(m[15], "Span.status")) if 15 in m else {}
+    m = _message(buf, repeated=(W.SPAN_ATTRIBUTES, W.SPAN_EVENTS))
+    start = _int(m.get(W.SPAN_START_TIME, 0), "Span.start_time_unix_nano")
+    end = _int(m.get(W.SPAN_END_TIME, 0), "Span.end_time_unix_nano")
+    status = _message(_bytes(m[W.SPAN_STATUS], "Span.status")) if W.SPAN_STATUS in m else {}
     events = []
-    for ev in m.get(11, []):
-        em = _message(_bytes(ev, "Span.Event"), repeated=(3,))
+    for ev in m.get(W.SPAN_EVENTS, []):
+        em = _message(_bytes(ev, "Span.Event"), repeated=(W.EVENT_ATTRIBUTES,))
         events.append(
             {
-                "name": _text(em.get(2, b""), "Event.name"),
-                "time_ns": _int(em.get(1, 0), "Event.time_unix_nano"),
-                "attributes": _key_values(em.get(3, [])),
+                "name": _text(em.get(W.EVENT_NAME, b""), "Event.name"),
+                "time_ns": _int(em.get(W.EVENT_TIME, 0), "Event.time_unix_nano"),
+                "attributes": _key_values(em.get(W.EVENT_ATTRIBUTES, [])),
             }
         )
     return [
         {
             "signal": "span",
-            "trace_id": _hex(m.get(1)),
-            "span_id": _hex(m.get(2)),
-            "parent_span_id": _hex(m.get(4)),
-            "name": _text(m.get(5, b""), "Span.name"),
-            "kind": _int(m.get(6, 0), "Span.kind"),
+            "trace_id": _hex(m.get(W.SPAN_TRACE_ID)),
+            "span_id": _hex(m.get(W.SPAN_SPAN_ID)),
+            "parent_span_id": _hex(m.get(W.SPAN_PARENT_SPAN_ID)),
+            "name": _text(m.get(W.SPAN_NAME, b""), "Span.name"),
+            "kind": _int(m.get(W.SPAN_KIND, 0), "Span.kind"),
             "start_ns": start,
             "end_ns": end,
-            "attributes": _key_values(m.get(9, [])),
+            "attributes": _key_values(m.get(W.SPAN_ATTRIBUTES, [])),
             "events": events,
-            "status": _STATUS.get(_int(status.get(3, 0), "Status.code"), "unset"),
-            "status_message": _text(status.get(2, b""), "Status.message"),
+            "status": _STATUS.get(_int(status.get(W.STATUS_CODE, 0), "Status.code"), "unset"),
+            "status_message": _text(status.get(W.STATUS_MESSAGE, b""), "Status.message"),
         }
     ]
 
 
 def _log(buf: bytes) -> List[Dict[str, Any]]:
-    m = _message(buf, repeated=(6,))
-    body = _any_value(_bytes(m[5], "LogRecord.body"), 0) if 5 in m else None
-    time_ns = _int(m.get(1, 0), "LogRecord.time_unix_nano") or _int(m.get(11, 0), "observed_time")
+    m = _message(buf, repeated=(W.LOG_ATTRIBUTES,))
+    body = _any_value(_bytes(m[W.LOG_BODY], "LogRecord.body"), 0) if W.LOG_BODY in m else None
+    time_ns = _int(m.get(W.LOG_TIME, 0), "LogRecord.time_unix_nano") or _int(
+        m.get(W.LOG_OBSERVED_TIME, 0), "observed_time"
+    )
     return [
         {
             "signal": "log",
             "time_ns": time_ns,
-            "severity_number": _int(m.get(2, 0), "LogRecord.severity_number"),
-            "severity_text": _text(m.get(3, b""), "LogRecord.severity_text"),
+            "severity_number": _int(m.get(W.LOG_SEVERITY_NUMBER, 0), "LogRecord.severity_number"),
+            "severity_text": _text(m.get(W.LOG_SEVERITY_TEXT, b""), "LogRecord.severity_text"),
             "body": body,
-            "attributes": _key_values(m.get(6, [])),
-            "trace_id": _hex(m.get(9)),
-            "span_id": _hex(m.get(10)),
-            "event_name": _text(m.get(12, b""), "LogRecord.event_name"),
+            "attributes": _key_values(m.get(W.LOG_ATTRIBUTES, [])),
+            "trace_id": _hex(m.get(W.LOG_TRACE_ID)),
+            "span_id": _hex(m.get(W.LOG_SPAN_ID)),
+            "event_name": _text(m.get(W.LOG_EVENT_NAME, b""), "LogRecord.event_name"),
         }
     ]
 
 
 def _number_point(buf: bytes) -> Dict[str, Any]:
-    m = _message(buf, repeated=(7,))
+    m = _message(buf, repeated=(W.NUMBER_ATTRIBUTES,))
     value: Union[int, float] = 0
-    if 4 in m:
-        value = _double(m[4], "NumberDataPoint.as_double")
-    elif 6 in m:
-        value = _signed64(_int(m[6], "NumberDataPoint.as_int"))
+    if W.NUMBER_AS_DOUBLE in m:
+        value = _double(m[W.NUMBER_AS_DOUBLE], "NumberDataPoint.as_double")
+    elif W.NUMBER_AS_INT in m:
+        value = _signed64(_int(m[W.NUMBER_AS_INT], "NumberDataPoint.as_int"))
     return {
-        "attributes": _key_values(m.get(7, [])),
-        "start_ns": _int(m.get(2, 0), "start_time_unix_nano"),
-        "time_ns": _int(m.get(3, 0), "time_unix_nano"),
+        "attributes": _key_values(m.get(W.NUMBER_ATTRIBUTES, [])),
+        "start_ns": _int(m.get(W.NUMBER_START_TIME, 0), "start_time_unix_nano"),
+        "time_ns": _int(m.get(W.NUMBER_TIME, 0), "time_unix_nano"),
         "value": value,
     }
 
@@ -282,26 +234,26 @@ def _histogram_point(buf: bytes) -> Dict[str, Any]:
     m: Dict[int, Any] = {}
     attrs: List[WireValue] = []
     for n, w, v in fields(buf):
-        if n == 6:
+        if n == W.HISTOGRAM_BUCKET_COUNTS:
             counts.extend(
-                _packed(v, 8, "Q", "bucket_counts") if w == 2 else [_int(v, "bucket_counts")]
+                _packed(v, 8, "Q", "bucket_counts") if w == W.LEN else [_int(v, "bucket_counts")]
             )
-        elif n == 7:
+        elif n == W.HISTOGRAM_EXPLICIT_BOUNDS:
             bounds.extend(
-                _packed(v, 8, "d", "explicit_bounds") if w == 2 else [_double(v, "explicit_bounds")]
+                _packed(v, 8, "d", "explicit_bounds") if w == W.LEN else [_double(v, "explicit_bounds")]
             )
-        elif n == 9:
+        elif n == W.HISTOGRAM_ATTRIBUTES:
             attrs.append(v)
         else:
             m[n] = v
     return {
         "attributes": _key_values(attrs),
-        "start_ns": _int(m.get(2, 0), "start_time_unix_nano"),
-        "time_ns": _int(m.get(3, 0), "time_unix_nano"),
-        "count": _int(m.get(4, 0), "HistogramDataPoint.count"),
-        "sum": _double(m[5], "sum") if 5 in m else None,
-        "min": _double(m[11], "min") if 11 in m else None,
-        "max": _double(m[12], "max") if 12 in m else None,
+        "start_ns": _int(m.get(W.HISTOGRAM_START_TIME, 0), "start_time_unix_nano"),
+        "time_ns": _int(m.get(W.HISTOGRAM_TIME, 0), "time_unix_nano"),
+        "count": _int(m.get(W.HISTOGRAM_COUNT, 0), "HistogramDataPoint.count"),
+        "sum": _double(m[W.HISTOGRAM_SUM], "sum") if W.HISTOGRAM_SUM in m else None,
+        "min": _double(m[W.HISTOGRAM_MIN], "min") if W.HISTOGRAM_MIN in m else None,
+        "max": _double(m[W.HISTOGRAM_MAX], "max") if W.HISTOGRAM_MAX in m else None,
         "bucket_counts": counts,
         "bounds": bounds,
     }
@@ -311,28 +263,28 @@ def _metric(buf: bytes) -> List[Dict[str, Any]]:
     m = _message(buf)
     base = {
         "signal": "metric",
-        "name": _text(m.get(1, b""), "Metric.name"),
-        "description": _text(m.get(2, b""), "Metric.description"),
-        "unit": _text(m.get(3, b""), "Metric.unit"),
+        "name": _text(m.get(W.METRIC_NAME, b""), "Metric.name"),
+        "description": _text(m.get(W.METRIC_DESCRIPTION, b""), "Metric.description"),
+        "unit": _text(m.get(W.METRIC_UNIT, b""), "Metric.unit"),
     }
     kinds = (
-        (5, "gauge", _number_point),
-        (7, "counter", _number_point),
-        (9, "histogram", _histogram_point),
+        (W.METRIC_GAUGE, "gauge", _number_point),
+        (W.METRIC_SUM, "counter", _number_point),
+        (W.METRIC_HISTOGRAM, "histogram", _histogram_point),
     )
     out = []
     for field_no, kind, point in kinds:
         if field_no in m:
-            data = _message(_bytes(m[field_no], "Metric.data"), repeated=(1,))
-            for p in data.get(1, []):
+            data = _message(_bytes(m[field_no], "Metric.data"), repeated=(W.DATA_POINTS,))
+            for p in data.get(W.DATA_POINTS, []):
                 out.append(dict(base, metric_type=kind, **point(_bytes(p, "data point"))))
-    for field_no, kind in ((10, "exponential_histogram"), (11, "summary")):
+    for field_no, kind in ((W.METRIC_EXPONENTIAL_HISTOGRAM, "exponential_histogram"), (W.METRIC_SUMMARY, "summary")):
         if field_no in m:  # shown by name only: the SDK never sends these
             out.append(dict(base, metric_type=kind, attributes={}, time_ns=0, start_ns=0))
     return out
 
 
-_PROTO = {"traces": (2, _span), "metrics": (2, _metric), "logs": (2, _log)}
+_PROTO = {"traces": (W.SCOPE_ITEMS_ITEMS, _span), "metrics": (W.SCOPE_ITEMS_ITEMS, _metric), "logs": (W.SCOPE_ITEMS_ITEMS, _log)}
 
 
 def decode_proto(
