@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
+from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
@@ -17,6 +23,7 @@ from astrid.backends.memory import MemoryBackend
 from astrid.integrations._web import collapse_path, parse_traceparent, redacted_query
 from astrid.integrations.wsgi import TelemetryMiddleware
 
+ROOT = Path(__file__).resolve().parent.parent
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 PARENT_ID = 0x00F067AA0BA902B7
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -369,3 +376,36 @@ def test_any_request_is_traced_without_raising_and_without_query_values(path, me
                 assert part.rsplit("=", 1)[1] == "REDACTED" or part.rsplit("=", 1)[1].startswith("[REDACTED"), part
     finally:
         c.shutdown(1)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_prefork_worker_traces_with_the_client_its_parent_created(tmp_path):
+    """gunicorn --preload style: the app module (and its client) is loaded, then workers fork."""
+    out = tmp_path / "telemetry.jsonl"
+    script = textwrap.dedent("""
+        import os, sys
+        import astrid
+        from astrid.integrations.wsgi import TelemetryMiddleware
+
+        def hello(environ, start_response):
+            start_response("200 OK", [])
+            return [b"hi"]
+
+        astrid.init("prefork", backend="file", path=sys.argv[1], enabled=True, flush_interval=60)
+        app = TelemetryMiddleware(hello)
+        astrid.track_event("master.started")  # the parent's worker thread is running at fork time
+        pid = os.fork()
+        if pid == 0:
+            body = app({"REQUEST_METHOD": "GET", "PATH_INFO": "/orders/7"}, lambda s, h, e=None: None)
+            list(body)
+            body.close()
+            os._exit(0 if astrid.shutdown(timeout=10) else 3)
+        _, status = os.waitpid(pid, 0)
+        sys.exit(os.waitstatus_to_exitcode(status) or (0 if astrid.shutdown(timeout=10) else 4))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script, str(out)], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    names = sorted(r["name"] for r in records)
+    assert names.count("GET /orders/{id}") == 1 and names.count("master.started") == 1, names
