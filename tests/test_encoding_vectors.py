@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Dict, Iterator
 
@@ -100,8 +101,8 @@ def test_vectors_are_language_neutral_json() -> None:
                     assert math.isfinite(v) and not v.is_integer(), (case["id"], v)
             for key in ("id", "trace_id"):
                 if key in record:
-                    assert len(record[key]) == 32 and int(record[key], 16) >= 0
+                    assert re.fullmatch(r"[0-9a-f]{32}", record[key]), (case["id"], key, record[key])
             for key in ("span_id", "parent_span_id"):
                 if key in record:
-                    assert len(record[key]) == 16 and int(record[key], 16) >= 0
+                    assert re.fullmatch(r"[0-9a-f]{16}", record[key]), (case["id"], key, record[key])
             assert str(int(record["time_ns"])) == record["time_ns"]
