@@ -409,3 +409,19 @@ def test_a_prefork_worker_traces_with_the_client_its_parent_created(tmp_path):
     records = [json.loads(line) for line in out.read_text().splitlines()]
     names = sorted(r["name"] for r in records)
     assert names.count("GET /orders/{id}") == 1 and names.count("master.started") == 1, names
+
+
+def test_a_span_can_continue_a_remote_trace_and_bad_parents_start_a_new_one(client):
+    with client.span("job", remote_parent=(TRACE_ID, PARENT_ID)):
+        client.track_event("inside")
+    for bad in ((0, PARENT_ID), (TRACE_ID, 0), (1 << 128, PARENT_ID), (TRACE_ID, 1 << 64), ("1", PARENT_ID),
+                (True, PARENT_ID), (TRACE_ID,), "00-4bf9", 7):
+        with client.span("bad", remote_parent=bad):  # never raises; a malformed parent is ignored
+            pass
+    mem = sent(client)
+    job = next(s for s in mem.spans if s.name == "job")
+    assert (job.trace_id, job.parent_span_id) == (TRACE_ID, PARENT_ID)
+    (event,) = mem.events
+    assert (event.trace_id, event.parent_span_id) == (TRACE_ID, job.span_id)
+    bad = [s for s in mem.spans if s.name == "bad"]
+    assert len(bad) == 9 and all(s.trace_id != TRACE_ID and s.parent_span_id == 0 for s in bad)
