@@ -166,7 +166,8 @@ def main(argv: Any = None) -> int:
         print(f"  cluster (1 shard x 2)  {result['cluster_events_per_s']:>10,.0f} events/s"
               f"   ({result['cluster_vs_single']:.2f}x the single server)")
         print(f"  failover after SIGKILL {result['failover_s']:>10.2f} s"
-              f"   (every event delivered: {'yes' if result['delivered_all'] else 'NO'})")
+              f"   (every event delivered: {'yes' if result['delivered_all'] else 'NO'}, "
+              f"retries: {result['retries']:.0f})")
     return 0 if result["delivered_all"] else 1
 
 
