@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional
 from _common import Row, dump_json, gc_paused, parse_args, print_table
 
 from astrid.privacy import PrivacyEngine
-from astrid.records import ErrorRecord, Event, Log
+from astrid.records import ErrorRecord, Event, Log, Metric, Span, SpanEvent
 
 BENIGN = {"method": "sso", "page": "/settings/profile", "plan": "pro", "count": 3, "ok": True}
 BENIGN_TEXT = {
@@ -38,6 +38,13 @@ def _error() -> ErrorRecord:
         return ErrorRecord(exc, {"where": "login"}, 1)
 
 
+def _span() -> Span:
+    span = Span("GET /orders/{id}", dict(BENIGN), 1, 1, 1)
+    span.events.append(SpanEvent("cache.miss", 2, {"key.kind": "order"}))
+    span.events.append(SpanEvent("db.query", 3, {"rows": 3}))
+    return span
+
+
 SCENARIOS: Dict[str, Callable[[], Any]] = {
     "event, 5 benign attributes": lambda: Event("page.view", dict(BENIGN), 1),
     "event, 5 benign text attributes": lambda: Event("page.view", dict(BENIGN_TEXT), 1),
@@ -46,6 +53,14 @@ SCENARIOS: Dict[str, Callable[[], Any]] = {
         "login failed for ada@example.com from 203.0.113.7", 17, {}, 1
     ),
     "error with a stack trace": _error,
+    # names and keys are scanned too (issue 9); repeated clean ones are remembered
+    "span, 5 benign attributes, 2 events": _span,
+    "metric point, 2 attributes": lambda: Metric(
+        "http.server.duration", "histogram", {"route": "/orders/{id}", "status": 200}, 0, 1
+    ),
+    "event named by a URL with a secret": lambda: Event(
+        "GET /reset?token=abc123&email=ada@example.com", dict(BENIGN), 1
+    ),
 }
 
 
