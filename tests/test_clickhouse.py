@@ -647,6 +647,38 @@ def test_otel_schema_on_an_old_server_says_what_it_needs(
     assert 'needs ClickHouse 21.12+, or use `schema="events"`' in caplog.text
 
 
+def test_a_partial_delivery_in_the_result_is_counted_once_and_only_the_rest_is_resent() -> None:
+    """The pipeline side of a partial delivery: what a backend reports in its ExportResult."""
+    import astrid
+
+    seen: List[List[str]] = []
+
+    class TwoTables:
+        name = "two-tables"
+
+        def export(self, batch: Batch, timeout: float) -> ExportResult:
+            seen.append([r.name for r in batch])
+            if len(seen) == 1:  # "a" landed, "b" refused for good, "c" and "d" must wait
+                rest = [r for r in batch if r.name in ("c", "d")]
+                return ExportResult.retry("overloaded", delivered=1, rejected=1, remaining=rest)
+            return ExportResult.success()
+
+        def shutdown(self, timeout: float) -> None:
+            pass
+
+    c = astrid.TelemetryClient(
+        project_name="shop", backend=TwoTables(), enabled=True, env={}, install_atexit=False,
+        batch_size=4, flush_interval=0.05, backoff_base=0.01, backoff_max=0.02,
+    )
+    for name in "abcd":
+        c.track_event(name)
+    c.flush(timeout=10.0)  # False: a record was lost (the rejected one)
+    c.shutdown(timeout=10.0)  # delivers the rest
+    stats = c.stats()
+    assert seen == [["a", "b", "c", "d"], ["c", "d"]]
+    assert (stats["sent"], stats["rejected"], stats["failed"], stats["retries"]) == (3, 1, 1, 1)
+
+
 def test_an_unreachable_server_is_a_retry_not_an_exception() -> None:
     from support.faultserver import refused_port
 
