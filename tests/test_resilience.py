@@ -100,6 +100,15 @@ def test_413_asks_for_a_split() -> None:
     assert r.split and r.retryable
 
 
+def test_an_http_date_retry_after_is_measured_against_the_injected_clock() -> None:
+    now = 1_700_000_000.0
+    header = {"Retry-After": formatdate(now + 20, usegmt=True)}
+    assert result_from_status(503, header, clock=lambda: now).retry_after == 20.0
+    assert result_from_status(503, header, clock=lambda: now + 15).retry_after == 5.0
+    assert result_from_status(503, header, clock=lambda: now + 60).retry_after == 0.0  # already past
+    assert parse_retry_after(header["Retry-After"], clock=lambda: now - 100, cap=60) == 60.0
+
+
 def test_retry_after_is_capped_and_read_case_insensitively() -> None:
     assert result_from_status(503, {"RETRY-AFTER": "999"}, retry_after_max=7).retry_after == 7
     assert result_from_status(429, {}).retry_after is None

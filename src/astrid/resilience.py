@@ -29,8 +29,17 @@ class Backoff:
         return self._rng.uniform(0.0, self.ceiling(attempt))
 
 
-def parse_retry_after(value: Optional[str], now: Optional[float] = None, cap: float = 60.0) -> Optional[float]:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), capped; None if absent/bad."""
+def parse_retry_after(
+    value: Optional[str],
+    now: Optional[float] = None,
+    cap: float = 60.0,
+    clock: Callable[[], float] = time.time,
+) -> Optional[float]:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), capped; None if absent/bad.
+
+    An HTTP-date is measured against ``now`` or, when that is None, ``clock()`` (wall-clock
+    seconds since the epoch; tests pass a fake one).
+    """
     if value is None:
         return None
     value = value.strip()
@@ -48,7 +57,7 @@ def parse_retry_after(value: Optional[str], now: Optional[float] = None, cap: fl
             return None
         if when is None:
             return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
+        seconds = when.timestamp() - (clock() if now is None else now)
     return max(0.0, min(cap, seconds))
 
 
@@ -57,8 +66,11 @@ def result_from_status(
     headers: Optional[Mapping[str, str]] = None,
     reason: str = "",
     retry_after_max: float = 60.0,
+    clock: Callable[[], float] = time.time,
 ) -> ExportResult:
-    """Classify an HTTP response: success, retry (with Retry-After), split (413) or permanent failure."""
+    """Classify an HTTP response: success, retry (with Retry-After), split (413) or permanent failure.
+
+    ``clock`` is the wall clock an HTTP-date ``Retry-After`` is measured against."""
     if 200 <= status < 300:
         return ExportResult.success(status=status)
     why = reason or "http_%d" % status
@@ -67,7 +79,7 @@ def result_from_status(
     if status in RETRYABLE_STATUSES:
         retry_after = None
         if headers:
-            retry_after = parse_retry_after(_header(headers, "retry-after"), cap=retry_after_max)
+            retry_after = parse_retry_after(_header(headers, "retry-after"), cap=retry_after_max, clock=clock)
         return ExportResult.retry(why, retry_after=retry_after, status=status)
     return ExportResult.failure(why, status=status)
 
