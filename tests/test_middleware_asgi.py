@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import astrid
 from astrid.backends.memory import MemoryBackend
@@ -293,3 +295,24 @@ def test_django_asgi_route_template_names_the_span(client):
     assert messages[0]["status"] == 200
     (span,) = sent(client).spans
     assert span.name == "GET " + django_app.ROUTE  # named through request.scope by the async route middleware
+
+
+@settings(max_examples=50, deadline=None)
+@given(path=st.text(max_size=60), method=st.text(max_size=12), query=st.binary(max_size=60),
+       headers=st.lists(st.tuples(st.binary(max_size=20), st.binary(max_size=80)), max_size=5))
+def test_any_http_scope_is_traced_without_raising(path, method, query, headers):
+    backend = MemoryBackend()
+    c = astrid.TelemetryClient("web-fuzz", backend=backend, enabled=True, install_atexit=False)
+    try:
+        async def ok(scope, receive, send):
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+        scope = http_scope(path or "/", method=method, query=query, headers=headers)
+        messages = run(drive(TelemetryMiddleware(ok, c), scope))
+        assert [m["type"] for m in messages] == ["http.response.start", "http.response.body"]
+        assert c.flush(5)
+        (span,) = backend.spans
+        assert span.attributes["http.response.status_code"] == 200
+    finally:
+        c.shutdown(1)
