@@ -57,6 +57,15 @@ export const browser = (options: AutocaptureOptions = {}, client: TelemetryClien
   let stamp: ReturnType<typeof sessions> | undefined
   const dev = o.device === false ? {} : deviceContext()
   let footprint: string | undefined
+  /** run `fn` with the result after each call of the client's method `m` */
+  const after = (m: string, fn: (r: any) => void): void => {
+    const f = c[m]
+    c[m] = function (this: any) {
+      const r = f.call(this)
+      fn(r)
+      return r
+    }
+  }
   const explicit = (): boolean => !!c.decision && c.decision.enabled === true && /^(argument|stored_consent)$/.test(c.decision.rule)
   if (o.deviceFootprint) {
     const want = (): void => {
@@ -69,12 +78,7 @@ export const browser = (options: AutocaptureOptions = {}, client: TelemetryClien
         .catch(() => {})
     }
     want()
-    const optIn = c.optIn
-    c.optIn = function (this: any) {
-      const r = optIn.call(this)
-      want()
-      return r
-    }
+    after('optIn', want)
   }
   const ctx = context((name, a) => c.trackEvent(name, a))
   for (const f of features) safe(f)(ctx)
@@ -94,32 +98,16 @@ export const browser = (options: AutocaptureOptions = {}, client: TelemetryClien
     } catch {}
     return user ? user(r) : r
   }
-  const optOut = c.optOut
-  c.optOut = function (this: any) {
-    const r = optOut.call(this)
+  after('optOut', () => {
     footprint = undefined
     del.clear()
-    return r
-  }
+  })
   // stats(): the page-hide delivery counters beside the pipeline's (keepalive batches, splits,
   // beacons, records deferred to the outbox, persisted, resent, dropped from the full outbox)
-  const stats = c.stats
-  c.stats = function (this: any) {
-    const r = stats.call(this)
-    r.browser = del.stats()
-    return r
-  }
-  if (mem) {
-    // "memory": the choice applies to this page only and is not remembered on the device
-    for (const m of ['optIn', 'optOut']) {
-      const f = c[m]
-      c[m] = function (this: any) {
-        const r = f.call(this)
-        local.del('astrid.consent.' + cfg.projectName)
-        return r
-      }
-    }
-  }
+  after('stats', (r) => (r.browser = del.stats()))
+  // "memory": the choice applies to this page only and is not remembered on the device
+  const forget = (): void => local.del('astrid.consent.' + cfg.projectName)
+  if (mem) after('optIn', forget), after('optOut', forget)
   return { stats: del.stats }
 }
 

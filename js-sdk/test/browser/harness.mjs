@@ -60,30 +60,42 @@ export class Site {
   get url () { return 'http://127.0.0.1:' + this.port }
 
   async start () {
+    // read once: a rebuild running beside the tests (dist/ removed and written again) must not
+    // leave a page waiting for its script
+    const bundle = fs.readFileSync(BUNDLE)
     this.server = http.createServer((req, res) => {
-      const p = decodeURIComponent(req.url.split('?')[0].split('#')[0])
-      if (p === '/astrid.min.js') {
-        res.writeHead(200, { 'Content-Type': 'text/javascript', 'Cache-Control': 'no-store' })
-        return res.end(fs.readFileSync(BUNDLE))
+      try {
+        this.handle(req, res, bundle)
+      } catch (e) {
+        res.writeHead(500, { 'Content-Type': 'text/plain' })
+        res.end(String(e))
       }
-      if (p.endsWith('.pdf') || p.endsWith('.zip')) {
-        res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Disposition': 'attachment' })
-        return res.end('file')
-      }
-      const name = p === '/' ? 'basic.html' : p.replace(/^\/+/, '').replace(/^(spa|app)\/.*/, 'spa.html')
-      const file = path.join(FIXTURES, path.basename(name))
-      if (!file.endsWith('.html') || !fs.existsSync(file)) {
-        res.writeHead(404, { 'Content-Type': 'text/plain' })
-        return res.end('not found')
-      }
-      const html = fs.readFileSync(file, 'utf8').replaceAll('{{ENDPOINT}}', this.collector.url)
-      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' })
-      res.end(html)
     })
     this.server.keepAliveTimeout = 500
     await new Promise((resolve) => this.server.listen(0, '127.0.0.1', resolve))
     this.port = this.server.address().port
     return this
+  }
+
+  handle (req, res, bundle) {
+    const p = decodeURIComponent(req.url.split('?')[0].split('#')[0])
+    if (p === '/astrid.min.js') {
+      res.writeHead(200, { 'Content-Type': 'text/javascript', 'Cache-Control': 'no-store' })
+      return res.end(bundle)
+    }
+    if (p.endsWith('.pdf') || p.endsWith('.zip')) {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Disposition': 'attachment' })
+      return res.end('file')
+    }
+    const name = p === '/' ? 'basic.html' : p.replace(/^\/+/, '').replace(/^(spa|app)\/.*/, 'spa.html')
+    const file = path.join(FIXTURES, path.basename(name))
+    if (!file.endsWith('.html') || !fs.existsSync(file)) {
+      res.writeHead(404, { 'Content-Type': 'text/plain' })
+      return res.end('not found')
+    }
+    const html = fs.readFileSync(file, 'utf8').replaceAll('{{ENDPOINT}}', this.collector.url)
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' })
+    res.end(html)
   }
 
   async stop () {
