@@ -23,7 +23,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 
-#: The layers of the package, top to bottom (DESIGN.md §2 "The house"). A module may import
+#: The layers of the package, top to bottom (docs/architecture.md, "Layers"). A module may import
 #: modules of its own layer and of every layer below it, never one above. Cycles are refused
 #: separately, so "its own layer" does not allow two modules to lean on each other.
 LAYERS: Sequence[Tuple[str, Sequence[str]]] = (
@@ -329,7 +329,7 @@ def graph() -> Tuple[Dict[str, Path], List[Import]]:
 
 def test_every_module_has_a_layer(graph: Tuple[Dict[str, Path], List[Import]]) -> None:
     modules, _ = graph
-    assert unplaced(modules, LAYERS) == [], "add these modules to a layer in LAYERS (DESIGN.md §2)"
+    assert unplaced(modules, LAYERS) == [], "add these modules to a layer in LAYERS (and to docs/architecture.md)"
 
 
 def test_the_package_has_no_import_cycle(graph: Tuple[Dict[str, Path], List[Import]]) -> None:
@@ -394,6 +394,37 @@ def test_the_event_path_is_reachable_top_down(graph: Tuple[Dict[str, Path], List
         ("astrid.backends.otlp", "astrid.transport"),
     ):
         assert step in imports, "expected %s to import %s" % step
+
+
+def test_the_core_types_stay_importable_from_the_backends_package() -> None:
+    import astrid
+    import astrid.backends as plugins
+    import astrid.export as core
+
+    for name in ("Backend", "BaseBackend", "Batch", "ExportResult", "register_backend", "create_backends",
+                 "check_backend_spec", "check_backend_options", "backend_name", "backend_names"):
+        assert getattr(plugins, name) is getattr(core, name), name
+    for name in ("Backend", "BaseBackend", "Batch", "ExportResult", "register_backend"):
+        assert getattr(astrid, name) is getattr(core, name), name
+
+
+def test_the_architecture_page_lists_the_same_layers() -> None:
+    # docs/architecture.md shows LAYERS to readers: the same layers, in the same order, same modules
+    page = (SRC.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    table = page.split("## Layers", 1)[1].split("\n## ", 1)[0]
+    documented = []
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 3 or cells[0] in ("Layer", "---"):
+            continue
+        modules = set()
+        for name in re.findall(r"`([^`]+)`", cells[1]):
+            name = name[: -len("/__init__.py")] if name.endswith("/__init__.py") else name
+            name = name.rstrip("/")
+            name = name[: -len(".py")] if name.endswith(".py") else name
+            modules.add(name if name == "astrid" else "astrid." + name)
+        documented.append((cells[0], modules))
+    assert documented == [(name, set(members)) for name, members in LAYERS]
 
 
 # ---------------------------------------------------------------------------- the checker itself

@@ -1,4 +1,4 @@
-/** Is telemetry on? The opt-in rules (DESIGN §4), the Node consent file shared with the Python CLI, browser signals. */
+/** Is telemetry on? The opt-in rules (docs/configuration.md, "Switches an end user sets"), the Node consent file shared with the Python CLI, browser signals. */
 import { parseBool, projectSwitch } from './config'
 
 /** enabled: true/false, or null while the browser's user has not chosen yet (pending). */

@@ -214,9 +214,6 @@ class TelemetryConfig:
             if not isinstance(getattr(self, name), bool):
                 raise TypeError("%s must be True or False" % name)
 
-    def project_switch(self) -> str:
-        return project_env_name(self.project_name)
-
 
 def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):

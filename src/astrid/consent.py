@@ -63,7 +63,10 @@ def is_ci(env: Optional[Mapping[str, str]] = None) -> bool:
 def decide(
     project_name: str, enabled: Optional[bool] = None, env: Optional[Mapping[str, str]] = None
 ) -> Decision:
-    """Apply the opt-in rules in order (DESIGN §4); the first that speaks decides."""
+    """Apply the opt-in rules in order; the first that speaks decides.
+
+    The rules are listed for users in docs/configuration.md, "Switches an end user sets".
+    """
     env = environ() if env is None else env
     dnt = env.get("DO_NOT_TRACK")
     if parse_bool(dnt):

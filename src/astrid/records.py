@@ -8,14 +8,13 @@ import sys
 import time
 import traceback
 from random import getrandbits  # the random module reseeds itself in a forked child
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from ._logging import silence as _silence
 from ._version import __version__
 
 _silence()  # every module that logs imports this one: no lastResort output on the host
 
-AttributeValue = Union[str, bool, int, float, Sequence[Union[str, bool, int, float]]]
 Attributes = Dict[str, Any]
 
 SDK_NAME = "astrid"

@@ -5,8 +5,8 @@ the stored consent; in browsers the Do Not Track and Global Privacy Control sign
 decision (enabled: true/false, or null for "pending" in browsers) with the rule that made it.
 
 The expected decisions come from ``expected()`` below, a plain transcription of the rules in
-DESIGN §4 written apart from ``astrid.consent``; the script refuses to write the file when the
-Python SDK disagrees with it. Run ``python tests/vectors/generate_consent.py`` after editing; a
+docs/configuration.md ("Switches an end user sets") written apart from ``astrid.consent``; the
+script refuses to write the file when the Python SDK disagrees with it. Run ``python tests/vectors/generate_consent.py`` after editing; a
 test fails when the JSON file and this script disagree.
 """
 
@@ -34,7 +34,7 @@ def _bool(value: Optional[str]) -> Optional[bool]:
 
 
 def expected(enabled: Optional[bool], env: Dict[str, str], stored: Optional[bool]) -> Tuple[bool, str]:
-    """DESIGN §4, in order: the first rule that speaks decides."""
+    """The opt-in rules (docs/configuration.md), in order: the first rule that speaks decides."""
     if _bool(env.get("DO_NOT_TRACK")):
         return False, "DO_NOT_TRACK"
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
@@ -134,7 +134,7 @@ def check_against_python(cases: List[Dict[str, Any]]) -> None:
 
 def build() -> Dict[str, Any]:
     return {
-        "description": "Opt-in truth table (DESIGN §4). Node/Python cases: stored is the consent file's choice "
+        "description": "Opt-in truth table (docs/configuration.md, switches an end user sets). Node/Python cases: stored is the consent file's choice "
         "(null: no file). Browser cases: stored is the choice remembered in localStorage; enabled null in "
         "expect means pending (records wait for optIn/optOut).",
         "project": PROJECT,
