@@ -203,3 +203,68 @@ def test_a_broken_on_change_hook_is_ignored() -> None:
     b = CircuitBreaker(1, 1.0, on_change=hook)
     b.record_failure()
     assert b.state == "open"
+
+
+# ------------------------------------------------------------------ in the pipeline, on a fake clock
+
+
+def _until(predicate, what: str) -> None:
+    """Wait for the lane thread to act (bounded; this is not a timing assertion)."""
+    import time
+
+    deadline = time.monotonic() + 20
+    while not predicate():
+        assert time.monotonic() < deadline, "the lane never " + what
+        time.sleep(0.005)
+
+
+def test_a_lane_retries_opens_the_breaker_and_probes_by_its_clock_not_by_sleeping() -> None:
+    import astrid
+    from astrid.export import ExportResult
+
+    class Flaky:
+        name = "flaky"
+
+        def __init__(self) -> None:
+            self.attempts = 0
+
+        def export(self, batch, timeout):  # type: ignore[no-untyped-def]
+            self.attempts += 1
+            return ExportResult.success() if self.attempts > 5 else ExportResult.retry("http_503", status=503)
+
+        def shutdown(self, timeout):  # type: ignore[no-untyped-def]
+            pass
+
+    backend = Flaky()
+    # an hour of cool-down and up to a minute of backoff: only the fake clock makes this test quick
+    c = astrid.TelemetryClient("lane-clock", backend=backend, enabled=True, install_atexit=False, env={},
+                               breaker_threshold=5, breaker_cooldown=3600.0, backoff_base=30.0, backoff_max=60.0,
+                               flush_interval=0.05)
+    proc = c._proc
+    (lane,) = proc.lanes
+    clock = Clock()
+    lane.clock = clock
+    lane.backoff = Backoff(30.0, 60.0, random.Random(7))  # seeded: every delay is known to be above zero
+    assert min(Backoff(30.0, 60.0, random.Random(7)).delay(n) for n in range(5)) > 1.0
+
+    def tick(seconds: float) -> None:
+        clock.now += seconds
+        with proc.cond:
+            proc.cond.notify_all()
+
+    try:
+        c.track_event("e")
+        for n in range(1, 6):  # five failures, each followed by a backoff measured on the fake clock
+            _until(lambda n=n: backend.attempts == n, "made attempt %d" % n)
+            _until(lambda: lane.next_attempt > clock.now or lane.breaker.state == "open", "scheduled a retry")
+            if n < 5:
+                assert lane.next_attempt - clock.now <= 60.0  # backoff_max
+                tick(61)
+        assert lane.breaker.state == "open" and c.stats()["breaker"] == "open"
+        tick(3599)  # a second before the probe: the lane goes back to waiting
+        assert lane.breaker.seconds_until_probe() == 1.0 and backend.attempts == 5
+        tick(1)  # the cool-down is over: one probe, which succeeds and closes the breaker
+        _until(lambda: c.stats()["sent"] == 1, "delivered with the probe")
+        assert backend.attempts == 6 and lane.breaker.state == "closed"
+    finally:
+        c.shutdown(timeout=1)

@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import Any, Deque, Dict, Optional, Protocol
+from typing import Any, Callable, Deque, Dict, Optional, Protocol
 
 from .config import TelemetryConfig
 from .export import Batch, ExportResult, backend_name
@@ -98,9 +98,13 @@ class DeliveryLane:
         self.attempt = 0
         self.next_attempt = 0.0
         self.counters = Counters()
+        #: the clock of retry and breaker timing (monotonic seconds); tests replace it with a fake
+        #: one and wake the lane (``proc.cond.notify_all()``) instead of sleeping through delays.
+        #: Shutdown deadlines stay on the real clock.
+        self.clock: Callable[[], float] = time.monotonic
         self.backoff = Backoff(cfg.backoff_base, cfg.backoff_max)
         self.breaker = CircuitBreaker(
-            cfg.breaker_threshold, cfg.breaker_cooldown, on_change=self._breaker_changed
+            cfg.breaker_threshold, cfg.breaker_cooldown, clock=lambda: self.clock(), on_change=self._breaker_changed
         )
         self.thread: Optional[threading.Thread] = None
 
@@ -182,7 +186,7 @@ class DeliveryLane:
             proc.emit_logs()
 
     def _seconds_until_ready(self) -> float:
-        now = time.monotonic()
+        now = self.clock()
         wait = self.next_attempt - now
         probe = self.breaker.seconds_until_probe()
         return max(wait, probe)
@@ -251,7 +255,7 @@ class DeliveryLane:
                 if result.retry_after is not None:
                     delay = max(delay, result.retry_after)
                 self.attempt += 1
-                self.next_attempt = time.monotonic() + delay
+                self.next_attempt = self.clock() + delay
                 proc.log_later(
                     logging.DEBUG, "backend %s: %s; retry %d in %.2fs", self.name, result.reason, self.attempt, delay
                 )
