@@ -25,6 +25,7 @@ from astrid.backends.clickhouse_nodes import NodeSet, split_endpoints
 from astrid.backends.clickhouse_schema import (
     DEFAULT_ZOOKEEPER_PATH,
     check_cluster,
+    check_identifier,
     check_zookeeper_path,
     schema_ddl,
 )
@@ -104,9 +105,10 @@ def test_otel_ddl_for_an_old_server_says_what_it_needs() -> None:
     assert "TTL" in "".join(schema_ddl("events", server_version=(19, 6), ttl_days=7))
 
 
-@given(st.text(max_size=40))
+@given(st.text(max_size=40) | st.sampled_from(["A\n", "db\n", "/t/{table}\n"]))
 def test_only_safe_cluster_names_and_paths_reach_sql(text: str) -> None:
-    for check in (check_cluster, check_zookeeper_path):
+    checks = (check_cluster, check_zookeeper_path, lambda v: check_identifier(v, "database"))
+    for check in checks:
         try:
             value = check(text)
         except ValueError:
@@ -156,6 +158,15 @@ def test_endpoint_lists_and_comma_strings_name_every_node() -> None:
         ClickHouseBackend(config(), cluster="prod; DROP")
     with pytest.raises(ValueError, match="zookeeper_path"):
         ClickHouseBackend(config(), cluster="prod", zookeeper_path="/no/table/macro")
+
+
+@given(st.text(max_size=60), st.text(max_size=30))
+def test_no_environment_value_makes_the_backend_raise(endpoints: str, cluster: str) -> None:
+    env = {"ASTRID_CLICKHOUSE_ENDPOINT": endpoints, "ASTRID_CLICKHOUSE_CLUSTER": cluster}
+    if "\x00" in endpoints + cluster:
+        return  # no environment can hold a NUL
+    backend = ClickHouseBackend(config(env=env), schema="events")
+    assert backend.stats()["nodes"] and backend.cluster in (None, cluster.strip())
 
 
 def test_nodes_stay_on_one_node_and_move_on_when_its_breaker_opens() -> None:

@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urlencode
 
+from ..config import warn_env_once
 from ..export import BaseBackend, Batch, ExportResult
 from ..network import TransportError, log_excerpt, redact_url
 from ..records import Record, hex128
@@ -143,17 +144,7 @@ class ClickHouseBackend(BaseBackend):
         zookeeper_path: str = DEFAULT_ZOOKEEPER_PATH,
     ) -> None:
         self.config = config
-        bases: List[str] = []
-        url_user: Optional[str] = None
-        url_password: Optional[str] = None
-        for url in split_endpoints(_endpoint_setting(config, endpoint)):
-            base, user, pw = parse_endpoint(url, config.allow_insecure)
-            bases.append(base)
-            if user is not None:
-                if url_user is not None and (user, pw) != (url_user, url_password):
-                    raise ValueError("the ClickHouse endpoints carry different credentials; "
-                                     "use one username= and password= for all nodes")
-                url_user, url_password = user, pw
+        bases, url_user, url_password = _nodes_of(config, endpoint)
         # credentials in a URL become the options, so exactly one auth scheme is sent
         if url_user is not None:
             username = username if username is not None else url_user
@@ -180,7 +171,7 @@ class ClickHouseBackend(BaseBackend):
         self.table_prefix = check_prefix(table_prefix)
         self.ttl_days = check_ttl_days(ttl_days)
         if cluster is None:
-            cluster = config.env.get("ASTRID_CLICKHOUSE_CLUSTER", "").strip() or None
+            cluster = _cluster_from_env(config)
         self.cluster = check_cluster(cluster)
         self.zookeeper_path = check_zookeeper_path(zookeeper_path)
         self.tables = table_names(schema, self.table_prefix)
@@ -464,17 +455,57 @@ class ClickHouseBackend(BaseBackend):
         self._nodes.after_fork()
 
 
-def _endpoint_setting(
-    config: TelemetryConfig, endpoint: Union[str, Sequence[str], None]
-) -> Union[str, Sequence[str]]:
+_Nodes = Tuple[List[str], Optional[str], Optional[str]]
+
+
+def _parse_nodes(setting: Union[str, Sequence[str]], allow_insecure: bool) -> _Nodes:
+    """Base URLs of the nodes and the credentials their URLs carry. ValueError/TypeError."""
+    bases: List[str] = []
+    url_user: Optional[str] = None
+    url_password: Optional[str] = None
+    for url in split_endpoints(setting):
+        base, user, pw = parse_endpoint(url, allow_insecure)
+        bases.append(base)
+        if user is not None:
+            if url_user is not None and (user, pw) != (url_user, url_password):
+                raise ValueError(
+                    "the ClickHouse endpoints carry different credentials; "
+                    "use one username= and password= for all nodes"
+                )
+            url_user, url_password = user, pw
+    return bases, url_user, url_password
+
+
+def _nodes_of(config: TelemetryConfig, endpoint: Union[str, Sequence[str], None]) -> _Nodes:
     """The backend's endpoint= option > the client's endpoint= > ASTRID_CLICKHOUSE_ENDPOINT >
-    ASTRID_ENDPOINT > the default."""
+    ASTRID_ENDPOINT > the default. An argument raises when wrong; an end user's environment
+    value that does not parse is logged (once) and skipped."""
     if endpoint is not None:
-        return endpoint
+        return _parse_nodes(endpoint, config.allow_insecure)
     if config.endpoint and "endpoint" in config.explicit:
-        return config.endpoint
+        return _parse_nodes(config.endpoint, config.allow_insecure)
     own = config.env.get("ASTRID_CLICKHOUSE_ENDPOINT", "").strip()
-    return own or config.endpoint or DEFAULT_ENDPOINT
+    if own:
+        try:
+            return _parse_nodes(own, config.allow_insecure)
+        except (ValueError, TypeError) as exc:
+            warn_env_once(
+                "ASTRID_CLICKHOUSE_ENDPOINT", own, f"ASTRID_CLICKHOUSE_ENDPOINT ignored: {exc}"
+            )
+    try:
+        return _parse_nodes(config.endpoint or DEFAULT_ENDPOINT, config.allow_insecure)
+    except (ValueError, TypeError) as exc:
+        warn_env_once("ASTRID_ENDPOINT", str(config.endpoint), f"ASTRID_ENDPOINT ignored: {exc}")
+        return _parse_nodes(DEFAULT_ENDPOINT, config.allow_insecure)
+
+
+def _cluster_from_env(config: TelemetryConfig) -> Optional[str]:
+    raw = config.env.get("ASTRID_CLICKHOUSE_CLUSTER", "").strip()
+    try:
+        return check_cluster(raw or None)
+    except ValueError as exc:
+        warn_env_once("ASTRID_CLICKHOUSE_CLUSTER", raw, f"ASTRID_CLICKHOUSE_CLUSTER ignored: {exc}")
+        return None
 
 
 def error_code_of(result: ExportResult) -> Optional[int]:
@@ -482,7 +513,7 @@ def error_code_of(result: ExportResult) -> Optional[int]:
     return int(m.group(1)) if m else None
 
 
-_SETTING = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_SETTING = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
 
 
 def _check_settings(settings: Optional[Mapping[str, Any]]) -> Dict[str, str]:

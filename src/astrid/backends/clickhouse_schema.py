@@ -21,11 +21,11 @@ OLD_SERVER_HINT = 'the otel schema needs ClickHouse 21.12+, or use `schema="even
 DEFAULT_ZOOKEEPER_PATH = "/clickhouse/tables/{shard}/{database}/{table}"
 #: Suffix of the per-node tables under a cluster's Distributed tables.
 LOCAL_SUFFIX = "_local"
-_CLUSTER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
-_ZK_PATH = re.compile(r"^/[A-Za-z0-9_{}./-]{1,400}$")
+_CLUSTER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}\Z")
+_ZK_PATH = re.compile(r"^/[A-Za-z0-9_{}./-]{1,400}\Z")
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-_PREFIX = re.compile(r"^[A-Za-z0-9_]{0,64}$")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\Z")
+_PREFIX = re.compile(r"^[A-Za-z0-9_]{0,64}\Z")
 
 Version = Tuple[int, int]
 
