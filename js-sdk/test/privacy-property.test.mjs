@@ -103,6 +103,23 @@ test('identifiers are hashed the same way every time and never kept raw', async 
   )
 })
 
+test('sanitizing twice changes nothing, and the output is well-formed (encodes as UTF-8)', async () => {
+  const VECTORS = JSON.parse((await import('node:fs')).readFileSync(new URL('../../tests/vectors/privacy.json', import.meta.url), 'utf8'))
+  const samples = VECTORS.cases.filter((c) => c.type === 'text' && c.detector).map((c) => c.input)
+  const text = fc.array(fc.oneof(fc.constantFrom(...samples), fc.string({ unit: 'binary', maxLength: 10 }), fc.constantFrom(' ', '\n', '=', ': ')), { maxLength: 5 }).map((a) => a.join(''))
+  const engine = createPrivacyEngine({ projectName: 'prop', actions: { email: 'hash', card: 'mask' } })
+  await fc.assert(
+    fc.asyncProperty(text, text, async (t, k) => {
+      const once = await engine.sanitizeText(t)
+      assert.equal(await engine.sanitizeText(once), once)
+      assert.ok(!/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(once))
+      const a = await engine.sanitizeAttributes({ [k]: t, user_id: t || 'x' })
+      assert.deepStrictEqual(await engine.sanitizeAttributes(a), a)
+    }),
+    RUNS,
+  )
+})
+
 // The same salt and value give the same hash in both SDKs (lone surrogates hash as U+FFFD).
 const PYTHON = new URL('../../.venv/bin/python', import.meta.url).pathname
 const { existsSync } = await import('node:fs')

@@ -213,8 +213,8 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
           count('attributes_dropped')
           continue
         }
-        // the rule is decided on the key without our own placeholders
-        e = [k, rule(k != raw ? k.replace(/\[(?:REDACTED|HASHED|MASKED):[^\]]*\]/g, '') : k)]
+        // our placeholders say nothing about the key (and sanitizing twice must change nothing)
+        e = [k, rule(k.includes('[') ? k.replace(/\[(?:REDACTED|HASHED|MASKED):[^\]]*\]/g, '') : k)]
         // keys that needed no change are remembered (a flood of distinct keys clears them)
         if (k == raw) keys.size > 4095 ? keys.clear() : keys.set(raw, e)
       }
