@@ -46,18 +46,14 @@ export const outbox = (project: string, me: string, maxRecords = 1000, maxChars 
     if (now || !locks) return Promise.resolve(fn())
     return locks.request(key, async () => fn()).catch(() => {})
   }
-  const ids = (list: Entry[]): Set<string> => {
-    const s = new Set<string>()
-    for (const e of list) for (const r of e.r) s.add(r.id)
-    return s
-  }
   return {
     stats,
     /** keep these records (those not kept already) for `lane`; owner '' means the page is going */
     save(records: any[], res: Record<string, unknown>, lane: string, owner: string, now?: boolean): Promise<void> {
       return locked(() => {
         const list = read()
-        const have = ids(list)
+        const have = new Set<string>()
+        for (const e of list) for (const x of e.r) have.add(x.id)
         const r = records.filter((x) => x && x.id && !have.has(x.id))
         if (!r.length) return
         stats.persisted += r.length

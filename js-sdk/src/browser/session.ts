@@ -32,13 +32,12 @@ export const sessions = (project: string, o: SessionOptions, window: string): ((
   const mem = o.persistence === 'memory'
   const key = 'astrid.session.' + project
   const idle = (o.sessionTimeout || 30) * 60000
-  const keep = <T>(st: typeof local, k: string, make: () => T): T => {
-    if (mem) return make()
-    let v = st.get(k)
-    if (!v) st.set(k, (v = make()))
-    return v
+  const vk = 'astrid.visitor.' + project
+  let visitor: string = mem ? '' : local.get(vk)
+  if (!visitor) {
+    visitor = hex(16)
+    if (!mem) local.set(vk, visitor)
   }
-  const visitor = keep(local, 'astrid.visitor.' + project, () => hex(16))
   let s: State | null = mem ? null : local.get(key)
   let saved = -Infinity
   if (!mem) on(win, 'storage', (e: any) => {
@@ -50,11 +49,9 @@ export const sessions = (project: string, o: SessionOptions, window: string): ((
   })
   return (a, t) => {
     if (!s || !(t - s.last <= idle)) {
-      if (!mem) {
-        // another tab may have moved on already: take its session when it is still alive
-        const o2: State | null = local.get(key)
-        s = o2 && t - o2.last <= idle ? o2 : { id: hex(16), last: t }
-      } else s = { id: hex(16), last: t }
+      // another tab may have moved on already: take its session when it is still alive
+      const o2: State | null = mem ? null : local.get(key)
+      s = o2 && t - o2.last <= idle ? o2 : { id: hex(16), last: t }
       saved = -Infinity
     }
     s.last = t
