@@ -1,18 +1,14 @@
-// Builds dist/ (ESM, CJS, browser ESM, minified IIFE, declarations) and checks the size budget.
+// Builds dist/ (ESM, CJS, browser ESM, minified IIFE, declarations); fails when a browser bundle is over its size limit or holds Node-only code.
 import { build } from 'esbuild'
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { gzipSync } from 'node:zlib'
+import { BROWSER, coreSize, fullSize, nodeOnly, report } from './size.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const dist = join(root, 'dist')
 const src = join(root, 'src')
-/** min+gzip budgets in bytes (docs/js.md, bench/size.mjs) */
-export const CORE_BUDGET = 5 * 1024
-/** the full IIFE: core + every autocapture feature (bench/browser-size.mjs has the peers beside it) */
-export const FULL_BUDGET = 8 * 1024
 
 rmSync(dist, { recursive: true, force: true })
 mkdirSync(dist, { recursive: true })
@@ -41,7 +37,8 @@ const stubs = {
 }
 const common = { plugins: [stubs], bundle: true, target: 'es2019', logLevel: 'warning', legalComments: 'none', external: ['node:*'] }
 const node = { ...common, entryPoints: [join(src, 'index.ts')], platform: 'neutral', define: { __NODE__: 'true' } }
-const browser = { ...common, platform: 'browser', define: { __NODE__: 'false' } }
+// minifySyntax even where the output stays readable: it is what drops the `if (__NODE__)` code
+const browser = { ...BROWSER, plugins: [stubs], minifySyntax: true }
 
 await Promise.all([
   build({ ...node, format: 'esm', outfile: join(dist, 'astrid.mjs') }),
@@ -71,25 +68,18 @@ const fixSpecifiers = (dir) => {
 fixSpecifiers(join(dist, 'types'))
 writeFileSync(join(dist, 'astrid.d.ts'), "export * from './types/index.js'\n")
 
-/** min+gzip size of the core: the browser build of src/index.ts (init, track*, OTLP, privacy, http/console/memory). */
-export async function coreSize() {
-  // the public API without the browser features (autocapture is tree-shaken away when unused)
-  const entry = "export { TelemetryClient, init, getClient, trackEvent, trackMetric, trackLog, trackError, startSpan, span, flush, shutdown, optIn, optOut, stats, registerBackend, createPrivacyEngine } from './index'"
-  const r = await build({ ...browser, stdin: { contents: entry, resolveDir: src, loader: 'ts' }, format: 'esm', minify: true, write: false, metafile: true })
-  const code = r.outputFiles[0].contents
-  if (process.env.ASTRID_SIZE_DETAIL) {
-    const inputs = Object.values(r.metafile.outputs)[0].inputs
-    for (const [f, i] of Object.entries(inputs).sort((a, b) => a[1].bytesInOutput - b[1].bytesInOutput)) console.log(String(i.bytesInOutput).padStart(7), f)
-  }
-  return { min: code.length, gzip: gzipSync(code, { level: 9 }).length }
+// Size: the core and the full IIFE, min+gzip, against their enforced limits (scripts/size.mjs), on every build;
+// and no Node-only code (ClickHouse, signing, the consent file, node: modules, process hooks) in a browser build.
+const core = await coreSize({ plugins: [stubs] })
+const full = fullSize(join(dist, 'astrid.min.js'))
+if (process.env.ASTRID_SIZE_DETAIL) for (const [f, n] of core.modules) console.log(String(n).padStart(7), f)
+const { lines, over } = report(core, full)
+for (const [name, code] of [['core', core.code], ['astrid.min.js', full.code], ['astrid.browser.mjs', readFileSync(join(dist, 'astrid.browser.mjs'))]]) {
+  const found = nodeOnly(code)
+  if (found.length) over.push(`${name} holds Node-only code: ${found.join(', ')}`)
 }
-
-const core = await coreSize()
-const iife = readFileSync(join(dist, 'astrid.min.js'))
-const full = gzipSync(iife, { level: 9 }).length
-const line = `core ${core.gzip} B min+gzip (budget ${CORE_BUDGET} B, ${core.min} B min); astrid.min.js ${full} B min+gzip (budget ${FULL_BUDGET} B)`
-if ((core.gzip > CORE_BUDGET || full > FULL_BUDGET) && process.env.ASTRID_SIZE_ENFORCE === "1") {
-  console.error(`size budget exceeded: ${line}`)
+if (over.length) {
+  console.error(['size check failed:', ...over, ...lines].join('\n  '))
   process.exit(1)
 }
-if (!process.env.npm_config_silent && process.env.npm_config_loglevel !== 'silent') console.log(line)
+if (!process.env.npm_config_silent && process.env.npm_config_loglevel !== 'silent') console.log(lines.join('\n'))

@@ -308,7 +308,7 @@ export class TelemetryClient {
     this.closed = true
     const p = this.p
     try {
-      if (this.exitHook) g.process.removeListener('beforeExit', this.exitHook)
+      if (__NODE__ && this.exitHook) g.process.removeListener('beforeExit', this.exitHook)
       const t = await this.settle(secs(timeout, this.config.shutdownTimeout))
       const q = this.p || p
       return q ? await q.shutdown(t) : true

@@ -1,0 +1,57 @@
+// Size of the browser bundles, min+gzip: the one measurement the build enforces and bench/size.mjs reports.
+import { build } from 'esbuild'
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { gzipSync } from 'node:zlib'
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const src = join(root, 'src')
+
+/** The issues' budgets, min+gzip bytes: the core (init + track* + OTLP + privacy, no autocapture) and the full IIFE. */
+export const BUDGET = { core: 5 * 1024, full: 8 * 1024 }
+/**
+ * What every build enforces (a ratchet): the sizes measured when the limits were last set, rounded up to
+ * the next 0.5 KB, while the budgets above are out of reach. Lower them whenever a change shrinks a bundle;
+ * raising one is a decision to write down in the CHANGELOG, never a side effect.
+ */
+export const LIMIT = { core: 18 * 1024, full: 24 * 1024 }
+
+/** esbuild options of every browser build (Node-only code is dead code there: __NODE__ is false). */
+export const BROWSER = { bundle: true, platform: 'browser', target: 'es2019', legalComments: 'none', external: ['node:*'], define: { __NODE__: 'false' }, logLevel: 'warning' }
+/** the core: the public API without the browser features (autocapture is tree-shaken away when unused) */
+export const CORE_ENTRY = "export { TelemetryClient, init, getClient, trackEvent, trackMetric, trackLog, trackError, startSpan, span, flush, shutdown, optIn, optOut, stats, registerBackend, createPrivacyEngine } from './index'"
+/** Strings only Node code has (ClickHouse, request signing, the consent file, node: modules, process hooks). */
+export const NODE_ONLY = /node:|clickhouse|X-Astrid-Signature|createHmac|getBuiltinModule|beforeExit|process\.(?:env|once|on|versions)\b|OTEL_RESOURCE_ATTRIBUTES|consent\.json/g
+
+export const gz = (code) => gzipSync(code, { level: 9 }).length
+export const kb = (n) => (n / 1024).toFixed(1) + ' KB'
+
+/** The core as an app's bundler gets it: minified ESM for browsers. `extra`: more esbuild options (plugins). */
+export async function coreSize(extra = {}) {
+  const r = await build({ ...BROWSER, ...extra, stdin: { contents: CORE_ENTRY, resolveDir: src, loader: 'ts' }, format: 'esm', minify: true, write: false, metafile: true })
+  const code = r.outputFiles[0].contents
+  const inputs = Object.values(r.metafile.outputs)[0].inputs
+  return { min: code.length, gzip: gz(code), code, modules: Object.entries(inputs).map(([f, i]) => [f, i.bytesInOutput]).sort((a, b) => b[1] - a[1]) }
+}
+
+/** min and min+gzip of the built IIFE (dist/astrid.min.js) */
+export const fullSize = (file = join(root, 'dist', 'astrid.min.js')) => {
+  const code = readFileSync(file)
+  return { min: code.length, gzip: gz(code), code }
+}
+
+/** Node-only strings found in a browser bundle (none is the rule). */
+export const nodeOnly = (code) => [...new Set(String(code).match(NODE_ONLY) || [])]
+
+/** One line per bundle with its limit and the gap to the budget; `over` lists what exceeds its enforced limit. */
+export const report = (core, full) => {
+  const lines = []
+  const over = []
+  for (const [name, s, k] of [['core', core, 'core'], ['astrid.min.js', full, 'full']]) {
+    const gap = s.gzip - BUDGET[k]
+    lines.push(`${name}: ${s.gzip} B min+gzip (${s.min} B min); limit ${LIMIT[k]} B; budget ${BUDGET[k]} B, ${gap > 0 ? gap + ' B over it' : 'within it'}`)
+    if (s.gzip > LIMIT[k]) over.push(`${name} is ${s.gzip} B min+gzip, over its limit of ${LIMIT[k]} B`)
+  }
+  return { lines, over }
+}
