@@ -22,6 +22,7 @@ describe('browser autocapture', { skip: skip || false }, () => {
     const [pv] = await waitFor('shop', 'page.view')
     const a = pv.attributes
     assert.equal(pv.resource['service.version'], '1.2.3')
+    assert.equal(pv.resource['deployment.environment'], 'test', 'a JSON data-* attribute')
     assert.equal(a['url.path'], '/')
     assert.equal(a['page.title'], 'Shop home')
     assert.equal(a['referrer.class'], 'direct')
