@@ -41,9 +41,6 @@ LAYERS: Sequence[Tuple[str, Sequence[str]]] = (
         "foundation",
         (
             "astrid.privacy",
-            "astrid.privacy_detectors",
-            "astrid.privacy_keys",
-            "astrid.privacy_scrub",
             "astrid.records",
             "astrid.config",
             "astrid.consent",

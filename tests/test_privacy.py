@@ -18,8 +18,8 @@ from astrid.privacy import (
     PrivacyConfig,
     PrivacyEngine,
 )
-from astrid.privacy_detectors import iban_ok, luhn_ok
-from astrid.privacy_keys import KEY_DENY, KEY_HASH, KEY_SCAN, KeyRules, key_words
+from astrid.privacy.detectors import iban_ok, luhn_ok
+from astrid.privacy.keys import KEY_DENY, KEY_HASH, KEY_SCAN, KeyRules, key_words
 from astrid.records import ErrorRecord, Event, Log, Span, SpanEvent
 
 PII = [

@@ -496,7 +496,7 @@ def _check_privacy(privacy: Any) -> None:
 def _make_privacy(cfg: TelemetryConfig) -> Any:
     try:
         from .privacy import PrivacyEngine
-    except ImportError:  # pragma: no cover - privacy.py is part of every release
+    except ImportError:  # pragma: no cover - the privacy package is part of every release
         return None
 
     return PrivacyEngine(cfg.privacy, project_name=cfg.project_name)

@@ -1,4 +1,4 @@
-/** Value-level PII detectors: the kinds, their patterns, validators and cheap gates (as Python's privacy_detectors.py). */
+/** Value-level PII detectors: the kinds, their patterns, validators and cheap gates (as Python's privacy/detectors.py). */
 
 // The patterns are Python's, written once in Python's notation and translated here: `\d` is any
 // Unicode decimal digit, `\w` a letter, number or underscore and `\s` exactly Python's white

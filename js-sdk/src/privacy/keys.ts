@@ -1,4 +1,4 @@
-/** Key rules: which attribute keys name a secret (removed) or a person's identifier (hashed), as Python's privacy_keys.py. */
+/** Key rules: which attribute keys name a secret (removed) or a person's identifier (hashed), as Python's privacy/keys.py. */
 
 /** Keys whose value is a secret; the attribute is removed. Matched on the key's last words, ignoring case and separators. */
 export const DEFAULT_SECRET_KEYS = 'password passwd pwd passphrase secret token api_key apikey access_key secret_key private_key authorization auth cookie set-cookie session sessionid jsessionid phpsessid csrf xsrf credential credentials credit_card card_number cc_number cvv cvc ssn social_security_number iban bank_account account_number jwt'.split(' ')

@@ -1,4 +1,4 @@
-/** The scrubber: the cheap pre-scan, then each detector's gate, pattern and validator in turn (as Python's privacy_scrub.py). */
+/** The scrubber: the cheap pre-scan, then each detector's gate, pattern and validator in turn (as Python's privacy/scrubber.py). */
 import { detectors, gates, py } from './detectors'
 
 // The pre-scan: every detector's match contains one of these literals or a run of seven

@@ -11,8 +11,9 @@ from collections import abc
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
-from .privacy_detectors import ACTIONS, KINDS
-from .privacy_keys import (
+from ..records import Record, _safe_str
+from .detectors import ACTIONS, KINDS
+from .keys import (
     DEFAULT_HASH_KEYS,
     DEFAULT_SECRET_KEYS,
     KEY_ALLOW,
@@ -21,8 +22,7 @@ from .privacy_keys import (
     KEY_SCAN,
     KeyRules,
 )
-from .privacy_scrub import Replacer, may_contain_pii, scrub_text
-from .records import Record, _safe_str
+from .scrubber import Replacer, may_contain_pii, scrub_text
 
 logger = logging.getLogger("astrid")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Dict, List, Optional, Tuple
 
-from .privacy_detectors import DETECTORS, Validator, gates
+from .detectors import DETECTORS, Validator, gates
 
 # The pre-scan: every detector's match contains one of these literals or a run of seven
 # digit-like characters (or the digits and groups of an IBAN). Each pattern starts with a
