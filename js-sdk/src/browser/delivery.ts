@@ -95,7 +95,7 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
       Promise.resolve(orig(copy, cfg.timeout))
         .then((r: any) => {
           // the page lived on (a hidden tab): keep what failed for later
-          if (r && r.ok === false && box) box.save(copy.records, copy.resource, lane, me)
+          if (r && r.ok === false && box) box.save(copy.records, copy.resource, lane, '')
         })
         .catch(() => {})
         .then(() => (inflight -= bytes))

@@ -53,12 +53,19 @@ export const outbox = (project: string, me: string, maxRecords = 1000, maxChars 
       return locked(() => {
         const list = read()
         const have = new Set<string>()
-        for (const e of list) for (const x of e.r) have.add(x.id)
+        const mine = new Set(records.map((x) => x && x.id))
+        let given = false
+        for (const e of list) {
+          for (const x of e.r) have.add(x.id)
+          // these records left this page's lanes: whoever drains next may send them
+          if (!owner && e.o === me && e.r.some((x) => mine.has(x.id))) (e.o = ''), (given = true)
+        }
         const r = records.filter((x) => x && x.id && !have.has(x.id))
-        if (!r.length) return
-        stats.persisted += r.length
-        list.push({ b: lane, r, s: res, o: owner, t: Date.now() })
-        write(list)
+        if (r.length) {
+          stats.persisted += r.length
+          list.push({ b: lane, r, s: res, o: owner, t: Date.now() })
+        }
+        if (r.length || given) write(list)
       }, now)
     },
     /** delivered: forget these record ids */

@@ -97,6 +97,31 @@ describe('browser delivery and privacy signals', { skip: skip || false }, () => 
     noErrors()
   })
 
+  test('a tab hidden while the endpoint is dead sends what waited when shown again, once', async () => {
+    await h.collector.die()
+    const page = await h.open('/api.html?project=hidden&enabled=true')
+    await page.click('#b')
+    await page.click('#b')
+    await page.waitForFunction(() => (localStorage.getItem('astrid.outbox.hidden') || '').split('element.click').length >= 3, null, { timeout: 15000 })
+    const visibility = (state) => page.evaluate((state) => {
+      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => state })
+      document.dispatchEvent(new Event('visibilitychange'))
+    }, state)
+    await visibility('hidden')
+    await page.waitForTimeout(200)
+    await h.collector.start()
+    await visibility('visible')
+    const recs = await h.collector.until(() => { const r = ofService('hidden'); return r.length >= 3 ? r : null }, 20000, 'the page view and two clicks')
+    await page.waitForFunction(() => !localStorage.getItem('astrid.outbox.hidden'), null, { timeout: 15000 })
+    await page.evaluate(() => Astrid.flush())
+    await page.waitForTimeout(500)
+    const all = ofService('hidden')
+    assert.deepEqual(all.map((r) => r.name).sort(), ['element.click', 'element.click', 'page.view'])
+    assert.equal(new Set(all.map((r) => r.id)).size, 3, 'each once: ' + recs.length)
+    await page.close()
+    noErrors()
+  })
+
   test('offline, then online: what was tracked offline arrives', async () => {
     const page = await h.open('/api.html?project=offline&enabled=true')
     await waitFor('offline', 'page.view')
