@@ -9,27 +9,14 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import otlp_common as common
 from . import otlp_wire as W
-from .otlp_wire import I64, LEN, VARINT, tag
+from .otlp_wire import _VARINTS, I64, LEN, VARINT, tag
+from .otlp_wire import varint as _varint
 
 CONTENT_TYPE = "application/x-protobuf"
 
 _pack_q = struct.Struct("<Q").pack
 _pack_d = struct.Struct("<d").pack
 _pack_q2 = struct.Struct("<BQ").pack  # tag byte + fixed64: one call for timestamps
-_VARINTS = [bytes([n]) for n in range(128)]
-
-
-def _varint(n: int) -> bytes:
-    if n < 128:
-        return _VARINTS[n]
-    out = bytearray()
-    while n > 127:
-        out.append((n & 127) | 128)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 # Tags, precomputed from the field numbers in otlp_wire (shared with the inspector's decoder).
 _ANY_STRING = tag(W.ANY_STRING, LEN)
 _ANY_BOOL = tag(W.ANY_BOOL, VARINT)

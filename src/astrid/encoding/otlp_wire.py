@@ -17,15 +17,24 @@ LEN = 2
 I32 = 5
 
 
-def tag(field: int, wire: int) -> bytes:
-    """The key of a field, ``(field << 3) | wire``, as a varint (every field here fits one byte)."""
-    key = (field << 3) | wire
+_VARINTS = [bytes([n]) for n in range(128)]
+
+
+def varint(n: int) -> bytes:
+    """A non-negative integer as a protobuf varint (one byte below 128, from a table)."""
+    if n < 128:
+        return _VARINTS[n]
     out = bytearray()
-    while key > 127:
-        out.append((key & 127) | 128)
-        key >>= 7
-    out.append(key)
+    while n > 127:
+        out.append((n & 127) | 128)
+        n >>= 7
+    out.append(n)
     return bytes(out)
+
+
+def tag(field: int, wire: int) -> bytes:
+    """The key of a field: ``(field << 3) | wire`` as a varint."""
+    return varint((field << 3) | wire)
 
 
 # ------------------------------------------------------------------ field numbers
