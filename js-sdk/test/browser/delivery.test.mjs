@@ -22,6 +22,7 @@ describe('browser delivery and privacy signals', { skip: skip || false }, () => 
     const cdp = await page.context().newCDPSession(page)
     await cdp.send('Network.enable')
     await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 300, downloadThroughput: -1, uploadThroughput: -1 })
+    h.collector.latency = 300 // and the collector answers late too
     await page.goto(h.site.url + '/unload.html')
     await page.waitForTimeout(500)
     await page.click('#next') // element.click, then page.leave on pagehide; the flush interval is 60 s
@@ -34,6 +35,7 @@ describe('browser delivery and privacy signals', { skip: skip || false }, () => 
     assert.ok(leave.attributes['engagement.time_ms'] >= 0)
     const sent = h.collector.requests.filter((r) => r.records.some((x) => x.resource['service.name'] === 'unload'))
     assert.ok(sent.every((r) => r.bytes <= 65536), 'within the keepalive budget')
+    h.collector.latency = 0
     await page.close()
     noErrors()
   })
