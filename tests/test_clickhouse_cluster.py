@@ -19,7 +19,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from astrid.backends import Batch
 from astrid.backends.clickhouse import ClickHouseBackend
 from astrid.backends.clickhouse_nodes import NodeSet, split_endpoints
 from astrid.backends.clickhouse_schema import (
@@ -30,6 +29,7 @@ from astrid.backends.clickhouse_schema import (
     schema_ddl,
 )
 from astrid.config import TelemetryConfig
+from astrid.export import Batch
 from astrid.records import Event, Resource
 from support.clickhouse import (
     ClickHouseCluster,
