@@ -60,7 +60,8 @@ class OTLPBackend(BaseBackend):
         logs_endpoint: Optional[str] = None,
         events_as: Optional[str] = None,
     ) -> None:
-        from ..transport import HttpTransport, check_endpoint
+        from ..network import check_endpoint
+        from ..transport import HttpTransport
 
         env = config.env
         self.events_as = events_as if events_as is not None else config.events_as
@@ -119,7 +120,7 @@ class OTLPBackend(BaseBackend):
         self.protocol = base_protocol
 
     def __repr__(self) -> str:
-        from ..transport import redact_url
+        from ..network import redact_url
 
         urls = ", ".join(redact_url(s.url) for s in self.signals.values())
         return f"OTLPBackend({urls}, protocol={self.protocol!r}, events_as={self.events_as!r})"
@@ -143,8 +144,8 @@ class OTLPBackend(BaseBackend):
             return ExportResult.failure("encoding_error")
 
     def _export(self, batch: Batch, timeout: float) -> ExportResult:
-        from ..network import log_excerpt
-        from ..transport import TransportError, export_result, redact_url
+        from ..network import TransportError, log_excerpt, redact_url
+        from ..transport import export_result
 
         deadline = time.monotonic() + max(0.0, timeout)
         for record in batch:
@@ -236,7 +237,7 @@ def _env_value(env: Mapping[str, str], name: str) -> Optional[str]:
 
 
 def _env_url(env: Mapping[str, str], name: str, allow_insecure: bool) -> Optional[str]:
-    from ..transport import check_endpoint
+    from ..network import check_endpoint
 
     value = _env_value(env, name)
     if value is None:
