@@ -80,6 +80,7 @@ def test_the_artifacts_hold_the_package_data_and_no_stray_files(dist):
     wheel, sdist = dist
     names = zipfile.ZipFile(wheel).namelist()
     for needed in ("astrid/__init__.py", "astrid/py.typed", "astrid/inspector/page.html",
+                   "astrid/inspector/playground.html", "astrid/inspector/static/astrid.min.js",
                    "astrid/integrations/wsgi.py", "astrid/integrations/asgi.py"):
         assert needed in names, needed
     assert not [n for n in names if n.startswith(("tests/", "docs/", "benchmarks/")) or "__pycache__" in n]
