@@ -127,6 +127,11 @@ def test_the_installed_wheel_sends_an_event_to_its_own_inspector(venv, tmp_path)
         assert "someone@example.com" not in json.dumps(records)  # the privacy engine ran in the installed copy
         with urllib.request.urlopen(url + "/", timeout=5) as resp:
             assert resp.status == 200 and b"<html" in resp.read().lower()  # the page ships in the wheel
+        # the playground and the browser SDK it loads ship in the wheel too
+        with urllib.request.urlopen(url + "/playground", timeout=5) as resp:
+            assert resp.status == 200 and b'src="/static/astrid.min.js"' in resp.read()
+        with urllib.request.urlopen(url + "/static/astrid.min.js", timeout=5) as resp:
+            assert resp.status == 200 and len(resp.read()) > 10_000
     finally:
         inspector.send_signal(signal.SIGINT)
         try:
