@@ -199,8 +199,7 @@ class TelemetryConfig:
         _check_number("retry_after_max", self.retry_after_max, 0.0, 86400)
         _check_number("breaker_cooldown", self.breaker_cooldown, 0.0, 86400)
         check_compression(self.compression)
-        if self.events_as not in EVENTS_AS:
-            raise ValueError("events_as must be one of %s; got %r" % (", ".join(map(repr, EVENTS_AS)), self.events_as))
+        check_events_as(self.events_as)
         check_headers(self.headers)
         if not isinstance(self.resource_attributes, Mapping):
             raise TypeError("resource_attributes must be a mapping of attribute names to values")
@@ -237,6 +236,13 @@ def check_compression(value: Any, name: str = "compression") -> str:
     """``value`` when it is a known compression ('gzip' or 'none'); ValueError otherwise."""
     if value not in COMPRESSIONS:
         raise ValueError("%s must be one of %s; got %r" % (name, ", ".join(map(repr, COMPRESSIONS)), value))
+    return str(value)
+
+
+def check_events_as(value: Any, name: str = "events_as") -> str:
+    """``value`` when events may be exported that way ('spans' or 'logs'); ValueError otherwise."""
+    if value not in EVENTS_AS:
+        raise ValueError("%s must be one of %s; got %r" % (name, ", ".join(map(repr, EVENTS_AS)), value))
     return str(value)
 
 

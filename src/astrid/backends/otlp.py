@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
 from ..config import (
     check_compression,
+    check_events_as,
     check_headers,
     check_timeout,
     parse_headers,
@@ -64,9 +65,7 @@ class OTLPBackend(BaseBackend):
         from ..transport import HttpTransport
 
         env = config.env
-        self.events_as = events_as if events_as is not None else config.events_as
-        if self.events_as not in ("spans", "logs"):
-            raise ValueError(f"events_as must be 'spans' or 'logs'; got {self.events_as!r}")
+        self.events_as = check_events_as(events_as if events_as is not None else config.events_as)
         if protocol is not None and protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be 'http/protobuf' or 'http/json'; got {protocol!r}")
         if compression is not None:
