@@ -59,6 +59,10 @@ class LaneHost(Protocol):
         """May the export release the GIL between records (memory is not pressed)?"""
         ...
 
+    def pacer(self) -> Optional[Callable[[], bool]]:
+        """None when the export must not pause; else: pause now (a caller is active)?"""
+        ...
+
 
 class Counters:
     """Delivery counters of one lane (guarded by the host's condition)."""
@@ -201,7 +205,7 @@ class DeliveryLane:
         before = len(batch)
         encoder = sys.modules.get("astrid.encoding.otlp_proto")
         if encoder is not None:
-            encoder.pacing(proc.may_pace())  # let callers have the GIL between records, unless pressed
+            encoder.pacing(proc.pacer())  # let callers have the GIL between records, unless pressed
         try:
             result = self.backend.export(batch, timeout)
         except Exception as exc:

@@ -11,7 +11,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 from .aggregation import MetricAggregator
 from .config import TelemetryConfig
@@ -35,6 +35,9 @@ SPOOL_CLAIM_INTERVAL = 5.0
 #: max_queue_size, at least SPILL_MIN): the caller never blocks and nothing is dropped below it
 SPILL_FACTOR = 4
 SPILL_MIN = 50_000
+
+#: seconds after a caller's last record during which the worker still pauses for callers
+PACE_WINDOW = 0.05
 
 #: how long stats() waits for the lock before it answers from an unlocked snapshot
 _STATS_LOCK_WAIT = 0.25
@@ -104,6 +107,8 @@ class BatchProcessor:
         self._next_claim = 0.0
         self.backlog = 0  # records waiting in (or in flight from) the lanes, all lanes together
         self.high_water = 0  # the most records ever held (queue + backlogs)
+        self._pace_seen = 0  # enqueued, as the pacer last saw it
+        self._pace_until = 0.0  # the pacer pauses for callers until then
         self.enqueued = 0
         self.taken = 0  # records removed from the queue: taken by the worker or dropped
         self.dropped = 0  # dropped from the caller-side queue (full)
@@ -357,18 +362,36 @@ class BatchProcessor:
         (the callers are outrunning us: pausing would only drop their records), nor at shutdown."""
         return not self.stopping and len(self.queue) + self.backlog < self._max_queue_size >> 1
 
+    def pacer(self) -> Optional[Callable[[], bool]]:
+        """None when the worker and lanes must not pause (see ``may_pace``); else a function that
+        says, at each call, whether a caller tracked something in the last ``PACE_WINDOW``
+        seconds: a pause helps only a caller that is there, and costs two thread switches."""
+        if not self.may_pace():
+            return None
+        return self._caller_active
+
+    def _caller_active(self) -> bool:
+        n = self.enqueued
+        now = time.monotonic()
+        if n != self._pace_seen:
+            self._pace_seen = n
+            self._pace_until = now + PACE_WINDOW
+            return True
+        return now < self._pace_until
+
     def _prepare_all(self, records: List[Record]) -> List[Record]:
         # Latency first: release the GIL every few records, so a caller never waits a whole switch
         # interval behind this loop. When memory is half full the callers are outrunning us, and
         # yielding would only make us drop their records: then the worker keeps the GIL.
-        step = YIELD_EVERY if self.may_pace() else len(records)
+        pace = self.pacer()
+        step = YIELD_EVERY if pace is not None else len(records)
         sanitize = getattr(self.privacy, "sanitize", None)
         # the common case (the engine on, no before_send) without a call per record in between
         one = sanitize if sanitize is not None and self.config.before_send is None else self._prepare
         prepared: List[Record] = []
         append = prepared.append
         for start in range(0, len(records), step or 1):
-            if start:
+            if start and pace is not None and pace():
                 time.sleep(0)
             for rec in records[start : start + step] if step < len(records) else records:
                 try:

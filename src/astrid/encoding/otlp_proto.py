@@ -347,22 +347,24 @@ PACE_EVERY = 64
 _pacing = threading.local()
 
 
-def pacing(on: bool) -> None:
-    """Release the GIL every ``PACE_EVERY`` records in this thread's encodes (``time.sleep(0)``).
+def pacing(pace: Optional[Callable[[], bool]]) -> None:
+    """Every ``PACE_EVERY`` records of this thread's encodes, release the GIL (``time.sleep(0)``)
+    when ``pace()`` says so; None: never (the default).
 
-    The SDK's export lanes turn it on while the pipeline has room, so an application thread
-    never waits a whole switch interval (5 ms) behind an encode; off by default.
+    The SDK's export lanes set it while the pipeline has room and a caller is tracking, so an
+    application thread never waits a whole switch interval (5 ms) behind an encode.
     """
-    _pacing.on = on
+    _pacing.fn = pace
 
 
 def _each(fn: Callable[[Any], bytes], records: Sequence[Any]) -> List[bytes]:
-    if len(records) <= PACE_EVERY or not getattr(_pacing, "on", False):
+    pace = getattr(_pacing, "fn", None)
+    if len(records) <= PACE_EVERY or pace is None:
         return [fn(r) for r in records]
     out: List[bytes] = []
     sleep = time.sleep
     for i in range(0, len(records), PACE_EVERY):
-        if i:
+        if i and pace():
             sleep(0)
         out += [fn(r) for r in records[i : i + PACE_EVERY]]
     return out
