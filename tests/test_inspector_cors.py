@@ -78,6 +78,15 @@ def test_configured_origins_and_wildcard():
     assert origin_allowed("https://shop.example", ["https://shop.example"])
     assert not origin_allowed("https://other.example", ["https://shop.example"])
     assert origin_allowed("https://anything.example", ["*"])
+    assert origin_allowed("null", ["null"])  # a page opened from a file
+
+
+def test_cli_takes_repeated_allow_origin():
+    from astrid.cli import _parser
+
+    args = _parser().parse_args(["inspect", "--allow-origin", "https://shop.example", "--allow-origin", "null"])
+    assert args.allow_origin == ["https://shop.example", "null"]
+    assert _parser().parse_args(["inspect"]).allow_origin == []
 
 
 @given(st.text(max_size=60))
