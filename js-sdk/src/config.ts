@@ -127,11 +127,11 @@ const isObj = (v: unknown): v is Record<string, any> => !!v && typeof v === 'obj
 
 /** Constructor argument > environment (Node) > default; throws TypeError/RangeError naming the option. */
 export const makeConfig = (options: Options): Config => {
-  if (!isObj(options)) bad('TelemetryClient needs an options object such as {projectName: "my-app"}', 1)
+  if (!isObj(options)) bad('options must be an object such as {projectName: "my-app"}', 1)
   const env = isObj(options.env) ? (options.env as Record<string, string>) : environ()
   const cfg: any = { env }
   for (const k in options) {
-    if (!(k in DEFAULTS) && BACKEND_OPTIONS.indexOf(k) < 0) bad(`unknown option ${k}: not a client option, nor an option of a built-in backend`, 1)
+    if (!(k in DEFAULTS) && BACKEND_OPTIONS.indexOf(k) < 0) bad(`unknown option ${k}`, 1)
   }
   for (const k in DEFAULTS) {
     const d = (DEFAULTS as any)[k]
@@ -154,21 +154,21 @@ export const makeConfig = (options: Options): Config => {
 }
 
 const validate = (c: any): void => {
-  if (typeof c.projectName !== 'string' || !c.projectName.trim()) bad("projectName must be a non-empty string, e.g. projectName: 'my-app'", 1)
-  if (c.version != null && typeof c.version !== 'string') bad("version must be a string such as '1.2.0'", 1)
-  if (c.enabled != null && typeof c.enabled !== 'boolean') bad('enabled must be true, false or undefined (undefined: decided by the consent rules)', 1)
+  if (typeof c.projectName !== 'string' || !c.projectName.trim()) bad('projectName must be a non-empty string', 1)
+  if (c.version != null && typeof c.version !== 'string') bad('version must be a string', 1)
+  if (c.enabled != null && typeof c.enabled !== 'boolean') bad('enabled must be true, false or undefined', 1)
   for (const k in RANGES) {
     const [lo, hi, int] = RANGES[k]
     const v = c[k]
-    if (typeof v !== 'number' || (int && !Number.isInteger(v))) bad(`${k} must be ${int ? 'an integer' : 'a number'} between ${lo} and ${hi}; got ${String(v)}`, 1)
-    if (!(v >= lo && v <= hi)) bad(`${k} must be between ${lo} and ${hi}; got ${v}`)
+    if (typeof v !== 'number' || (int && !Number.isInteger(v))) bad(`${k} must be ${int ? 'an integer' : 'a number'} in [${lo}, ${hi}]; got ${String(v)}`, 1)
+    if (!(v >= lo && v <= hi)) bad(`${k} must be in [${lo}, ${hi}]; got ${v}`)
   }
   for (const k in CHOICES) if (CHOICES[k].indexOf(c[k]) < 0) bad(`${k} must be one of ${CHOICES[k].join(', ')}; got ${String(c[k])}`)
   for (const k of BOOLS) if (typeof c[k] !== 'boolean') bad(`${k} must be true or false`, 1)
-  if (!isObj(c.headers) || Object.keys(c.headers).some((k) => typeof c.headers[k] !== 'string')) bad('headers must be an object of string values', 1)
-  if (!isObj(c.resourceAttributes)) bad('resourceAttributes must be an object of attribute names to values', 1)
-  if (c.beforeSend != null && typeof c.beforeSend !== 'function') bad('beforeSend must be a function(record) returning the record, a changed record or null (drop)', 1)
-  if (c.endpoint != null && typeof c.endpoint !== 'string') bad("endpoint must be a URL string such as 'http://localhost:4318'", 1)
+  if (!isObj(c.headers) || Object.keys(c.headers).some((k) => typeof c.headers[k] !== 'string')) bad('headers must be an object of strings', 1)
+  if (!isObj(c.resourceAttributes)) bad('resourceAttributes must be an object', 1)
+  if (c.beforeSend != null && typeof c.beforeSend !== 'function') bad('beforeSend must be a function', 1)
+  if (c.endpoint != null && typeof c.endpoint !== 'string') bad('endpoint must be a URL string', 1)
 }
 
 /** Validate a backend URL at construction; plain http only to loopback unless allowInsecure. */
@@ -178,10 +178,10 @@ export const checkEndpoint = (url: unknown, allowInsecure: boolean, option = 'en
     u = new URL(String(url).trim())
   } catch {}
   if (typeof url !== 'string' || !u || !/^https?:$/.test(u.protocol) || !u.hostname) {
-    return bad(`${option} must be a URL such as 'https://collector.example:4318'`, 1)
+    return bad(`${option} must be an http(s) URL`, 1)
   }
   if (u.protocol === 'http:' && !allowInsecure && !/^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(u.hostname)) {
-    bad(`${option} sends telemetry unencrypted to a host that is not loopback; use https:// or pass allowInsecure: true (ASTRID_ALLOW_INSECURE=1)`)
+    bad(`${option}: plain http only to loopback; use https:// or allowInsecure: true`)
   }
   return url.trim()
 }

@@ -58,11 +58,11 @@ export const sign = async (secret: string, body: string | Uint8Array, t = Math.f
 }
 
 export const http = (cfg: Config) => {
-  if (!cfg.endpoint) throw new TypeError("backend 'http' needs endpoint, the full URL to POST to, e.g. 'https://ingest.example.com/collect'")
+  if (!cfg.endpoint) throw new TypeError("backend 'http' needs endpoint")
   const url = checkEndpoint(cfg.endpoint, cfg.allowInsecure)
   const secret = cfg.signingSecret
   if (secret != null) {
-    if (!__NODE__) throw new TypeError('signingSecret is refused in the browser build: a secret shipped to browsers is not a secret; sign on a server of yours instead')
+    if (!__NODE__) throw new TypeError('signingSecret: a secret shipped to browsers is not a secret')
     if (typeof secret !== 'string' || !secret) throw new TypeError('signingSecret must be a non-empty string')
   }
   return {
