@@ -15,7 +15,7 @@ export interface Ctx {
   hide: (() => void)[]
   /** called when the page is left (pagehide) */
   leave: (() => void)[]
-  /** called when the page is shown again (back/forward cache) */
+  /** called when the page is shown again (visible again, or back from the back/forward cache) */
   show: (() => void)[]
 }
 
@@ -25,7 +25,7 @@ const run = (fns: (() => void)[]): void => {
 
 export const context = (track: Ctx['track']): Ctx => {
   const c: Ctx = { track, path: () => win.location.pathname, watch: stopwatch, views: [], hide: [], leave: [], show: [] }
-  on(doc, 'visibilitychange', () => doc.visibilityState === 'hidden' && run(c.hide))
+  on(doc, 'visibilitychange', () => run(doc.visibilityState === 'hidden' ? c.hide : c.show))
   on(win, 'pagehide', () => {
     run(c.leave)
     // a download link fires pagehide and the page stays: carry on as shown

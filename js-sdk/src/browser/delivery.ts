@@ -141,14 +141,21 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
     }
   }
 
+  let hides = 0
+  /** from now on every batch leaves at once, in plain JSON with keepalive */
+  const leaving = (): void => {
+    hiding = true
+    // gzip (CompressionStream) finishes after the page is gone: send plain JSON on the way out
+    cfg.compression = 'none'
+    // still here and visible a moment later (a download link, a link that did not navigate): back to normal
+    const n = ++hides
+    setTimeout(() => n === hides && doc.visibilityState === 'visible' && show(), 1000)
+  }
+
   const hide = safe(() => {
     const p = ensure()
     if (!p) return
-    hiding = true
-    // still here and visible a moment later (a download link fires pagehide): back to normal
-    setTimeout(() => doc.visibilityState === 'visible' && show(), 500)
-    // gzip (CompressionStream) finishes after the page is gone: send plain JSON on the way out
-    cfg.compression = 'none'
+    leaving()
     sweep()
     client.flush(0)
     // the worker prepares what was queued in microtasks; catch each batch as it reaches a lane
@@ -175,6 +182,14 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
   }
 
   on(doc, 'visibilitychange', () => (doc.visibilityState === 'hidden' ? hide() : show()))
+  // a link that will navigate this tab, or a form submitted for real: the page is about to go, so
+  // what is queued from now on (the click itself) must not wait for an asynchronous gzip
+  const soon = (e: any): void => {
+    const a = e.type === 'submit' ? e.target : e.target && e.target.closest && e.target.closest('a[href]')
+    if (a && !e.defaultPrevented && !(a.target && a.target !== '_self') && !/^(#|javascript:)/i.test(a.getAttribute('href') || a.getAttribute('action') || '')) leaving()
+  }
+  on(win, 'click', soon, false)
+  on(win, 'submit', soon, false)
   on(win, 'pagehide', () => {
     hide()
     if (box) box.release()

@@ -1,18 +1,20 @@
-/** `page.leave` with the engaged time of the page view, when the page is left (or the SPA moves on). */
+/**
+ * `page.leave` with the engaged time since the page view began (or since the last leave): when the
+ * page is hidden or left, once until it is shown again, and when the SPA moves to another page.
+ */
 import type { Ctx } from './context'
 
 export const pageLeave = (ctx: Ctx): void => {
   const w = ctx.watch()
-  let total = 0
   let path = ctx.path()
   let left = false
   const leave = (final: boolean): void => {
-    total += w.take(true)
-    if (!left) ctx.track('page.leave', { 'url.path': path, 'engagement.time_ms': total })
+    const ms = w.take(true)
+    if (!left) ctx.track('page.leave', { 'url.path': path, 'engagement.time_ms': ms })
     left = final
-    total = 0
     path = ctx.path()
   }
+  ctx.hide.push(() => leave(true))
   ctx.leave.push(() => leave(true))
   ctx.views.push(() => leave(false))
   ctx.show.push(() => (left = false))

@@ -175,6 +175,10 @@ describe('browser autocapture', { skip: skip || false }, () => {
     const total = () => ofService('shop', 'page.engagement').reduce((n, e) => n + e.attributes['engagement.time_ms'], 0)
     await h.collector.until(() => total() >= 6500, 10000, 'engagement reports adding up to the visible time')
     assert.ok(total() < 9000, 'the hidden minute is not counted: ' + total())
+    // page.leave too, on each hide (once until shown again), with the same engaged time
+    const leaves = await waitFor('shop', 'page.leave', 2)
+    const left = leaves.reduce((n, e) => n + e.attributes['engagement.time_ms'], 0)
+    assert.ok(left >= 6500 && left < 9000, 'page.leave times: ' + left)
     await ctx.close()
     noErrors()
   })
