@@ -61,10 +61,12 @@ test('a record that cannot be sanitized is dropped and counted; the others go on
 })
 
 test('bad options throw at construction, naming the option', () => {
-  assert.throws(() => createPrivacyEngine({ actions: { emails: 'hash' } }), /actions: unknown detector "emails"/)
-  assert.throws(() => createPrivacyEngine({ actions: { email: 'encrypt' } }), /actions\.email must be one of redact, hash, mask, drop, off/)
-  assert.throws(() => createPrivacyEngine({ maxValueLength: 10 }), /maxValueLength must be an integer between 32 and/)
-  assert.throws(() => createPrivacyEngine({ hashKeys: 'user_id' }), /hashKeys must be an array/)
-  assert.throws(() => createPrivacyEngine({ salt: '' }), /salt must be a non-empty string/)
+  assert.throws(() => createPrivacyEngine({ actions: { emails: 'hash' } }), /^RangeError: privacy\.actions: unknown detector emails; use one of private_key,/)
+  assert.throws(() => createPrivacyEngine({ actions: { email: 'encrypt' } }), /^RangeError: privacy\.actions\.email must be one of redact,hash,mask,drop,off; got encrypt$/)
+  assert.throws(() => createPrivacyEngine({ maxValueLength: 10 }), /^RangeError: privacy\.maxValueLength must be an integer in \[32, 100000000\]; got 10$/)
+  assert.throws(() => createPrivacyEngine({ maxDepth: 2.5 }), /privacy\.maxDepth must be an integer/)
+  assert.throws(() => createPrivacyEngine({ hashKeys: 'user_id' }), /^TypeError: privacy\.hashKeys must be an array of strings$/)
+  assert.throws(() => createPrivacyEngine({ salt: '' }), /^TypeError: privacy\.salt must be a non-empty string or Uint8Array$/)
+  assert.throws(() => createPrivacyEngine({ actions: 'hash' }), /^TypeError: privacy\.actions must be an object$/)
   assert.ok(createPrivacyEngine({ salt: new Uint8Array([1, 2, 3]), denyKeys: ['x'], maxDepth: 64 }))
 })

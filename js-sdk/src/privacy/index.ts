@@ -73,7 +73,7 @@ const truncate = (t: string, limit: number, tail: boolean, force?: boolean): str
 }
 
 const fail = (e: any, m: string): never => {
-  throw new e('privacy: ' + m)
+  throw new e('privacy.' + m)
 }
 
 /** A privacy engine; bad options throw TypeError or RangeError naming the option. */
@@ -87,21 +87,21 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
   let cur: Record<string, number> = {}
   let miss = new Set<string>()
 
-  if (o.actions != null && typeof o.actions != 'object') fail(TypeError, 'actions must be an object of detector kind to action')
+  if (o.actions != null && typeof o.actions != 'object') fail(TypeError, 'actions must be an object')
   KINDS.forEach((k) => (actions[k] = 'redact'))
   for (const [k, a] of Object.entries(o.actions || {})) {
-    if (!KINDS.includes(k)) fail(RangeError, `actions: unknown detector "${k}"; use one of ${KINDS.join(', ')}`)
-    if (!ACTIONS.includes(a)) fail(RangeError, `actions.${k} must be one of ${ACTIONS.join(', ')}; got ${JSON.stringify(a)}`)
+    if (!KINDS.includes(k)) fail(RangeError, `actions: unknown detector ${k}; use one of ${KINDS}`)
+    if (!ACTIONS.includes(a)) fail(RangeError, `actions.${k} must be one of ${ACTIONS}; got ${a}`)
     actions[k] = a
   }
   ;(['secretKeys', 'hashKeys', 'allowKeys', 'denyKeys'] as const).forEach((n, i) => {
     const v = o[n] == null ? (i ? (i > 1 ? [] : DEFAULT_HASH_KEYS) : DEFAULT_SECRET_KEYS) : o[n]
-    if (!Array.isArray(v) || v.some((k) => typeof k != 'string')) fail(TypeError, n + ' must be an array of key names (strings)')
+    if (!Array.isArray(v) || v.some((k) => typeof k != 'string')) fail(TypeError, n + ' must be an array of strings')
     lists.push(v as string[])
   })
   for (const [n, d, lo, hi] of LIMITS) {
     const v = (o as any)[n] == null ? d : (o as any)[n]
-    if (!Number.isInteger(v) || v < lo || v > hi) fail(RangeError, `${n} must be an integer between ${lo} and ${hi}; got ${v}`)
+    if (!Number.isInteger(v) || v < lo || v > hi) fail(RangeError, `${n} must be an integer in [${lo}, ${hi}]; got ${v}`)
     L[n] = v
   }
   let salt: any = o.salt
@@ -109,7 +109,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
     // stable for one project, different for every other: hashes cannot be joined across projects
     salt = 'astrid-privacy-salt:' + (o.projectName || '')
   } else if (!(typeof salt == 'string' || salt instanceof Uint8Array) || !salt.length) {
-    fail(TypeError, 'salt must be a non-empty string or Uint8Array, or unset (derived from projectName)')
+    fail(TypeError, 'salt must be a non-empty string or Uint8Array')
   }
   const mac = hmacHex(typeof salt == 'string' ? new TextEncoder().encode(salt) : salt)
   const rule = keyRules(lists[0], lists[1], lists[2], lists[3])
