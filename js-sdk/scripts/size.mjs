@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
+import { minify as terser } from 'terser'
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const src = join(root, 'src')
@@ -15,7 +16,7 @@ export const BUDGET = { core: 5 * 1024, full: 8 * 1024 }
  * the next 0.5 KB, while the budgets above are out of reach. Lower them whenever a change shrinks a bundle;
  * raising one is a decision to write down in the CHANGELOG, never a side effect.
  */
-export const LIMIT = { core: 18 * 1024, full: 24 * 1024 }
+export const LIMIT = { core: 17 * 1024, full: 22.5 * 1024 }
 
 /** esbuild options of every browser build (Node-only code is dead code there: __NODE__ is false). */
 export const BROWSER = { bundle: true, platform: 'browser', target: 'es2019', legalComments: 'none', external: ['node:*'], define: { __NODE__: 'false' }, logLevel: 'warning' }
@@ -24,13 +25,22 @@ export const CORE_ENTRY = "export { TelemetryClient, init, getClient, trackEvent
 /** Strings only Node code has (ClickHouse, request signing, the consent file, node: modules, process hooks). */
 export const NODE_ONLY = /node:|clickhouse|X-Astrid-Signature|createHmac|getBuiltinModule|beforeExit|process\.(?:env|once|on|versions)\b|OTEL_RESOURCE_ATTRIBUTES|consent\.json/g
 
+/**
+ * The second minifier pass of every minified browser bundle: esbuild bundles, drops the Node code and
+ * minifies; terser then compresses further and names identifiers by frequency (about 5% less after gzip).
+ * `module`: an ES module (its top level is ours to rename); otherwise a script whose globals stay.
+ */
+export const shrink = async (code, module) =>
+  (await terser(String(code), { module, ecma: 2019, compress: { passes: 2 }, mangle: { toplevel: module }, format: { comments: false, ascii_only: true } })).code
+
 export const gz = (code) => gzipSync(code, { level: 9 }).length
 export const kb = (n) => (n / 1024).toFixed(1) + ' KB'
 
-/** The core as an app's bundler gets it: minified ESM for browsers. `extra`: more esbuild options (plugins). */
+/** The core as an app's bundler gets it: minified ESM for browsers. `extra`: more esbuild options (plugins); shrink: false for esbuild alone. */
 export async function coreSize(extra = {}) {
-  const r = await build({ ...BROWSER, ...extra, stdin: { contents: CORE_ENTRY, resolveDir: src, loader: 'ts' }, format: 'esm', minify: true, write: false, metafile: true })
-  const code = r.outputFiles[0].contents
+  const { shrink: _, ...opts } = extra
+  const r = await build({ ...BROWSER, ...opts, stdin: { contents: CORE_ENTRY, resolveDir: src, loader: 'ts' }, format: 'esm', minify: true, write: false, metafile: true })
+  const code = extra.shrink === false ? r.outputFiles[0].text : await shrink(r.outputFiles[0].text, true)
   const inputs = Object.values(r.metafile.outputs)[0].inputs
   return { min: code.length, gzip: gz(code), code, modules: Object.entries(inputs).map(([f, i]) => [f, i.bytesInOutput]).sort((a, b) => b[1] - a[1]) }
 }
