@@ -542,3 +542,37 @@ def test_flush_and_shutdown_called_from_a_backend_return_at_once():
     assert client.flush(10)
     client.shutdown(5)
     assert calls and all(elapsed < 5 for _, _, elapsed in calls)
+
+
+def test_stats_flush_and_shutdown_return_while_a_thread_holds_the_pipeline_lock():
+    mem = MemoryBackend()
+    c = make(mem)
+    c.track_event("e")
+    assert c.flush(5)
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with c._proc.cond:  # a thread stuck inside the SDK (a debugger, a misbehaving handler)
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(5)
+    answers = {}
+
+    def ask():
+        answers["stats"] = c.stats()
+        answers["flush"] = c.flush(0.3)
+        answers["shutdown"] = c.shutdown(0.3)
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    asker.join(10)
+    stuck = asker.is_alive()
+    release.set()
+    holder.join(5)
+    asker.join(5)
+    assert not stuck, "stats/flush/shutdown waited for the lock past their timeouts"
+    assert answers["stats"]["enqueued"] == 1
+    assert answers["flush"] is False and answers["shutdown"] is False
