@@ -150,6 +150,9 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
     // still here and visible a moment later (a download link, a link that did not navigate): back to normal
     const n = ++hides
     setTimeout(() => n === hides && doc.visibilityState === 'visible' && show(), 1000)
+    // batches waiting behind a request in flight leave too, as soon as they reach their lane
+    const t = setInterval(sweep, 20)
+    setTimeout(() => clearInterval(t), 1000)
   }
 
   const hide = safe(() => {

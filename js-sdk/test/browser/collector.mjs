@@ -136,7 +136,10 @@ export class Collector {
       const v = predicate(this)
       if (v) return v
       const left = deadline - Date.now()
-      if (left <= 0) throw new Error('collector: timed out waiting for ' + what + '; got ' + JSON.stringify(this.records().map((r) => r.name)))
+      if (left <= 0) {
+        const bad = this.requests.filter((r) => r.error).map((r) => r.path + ' ' + r.bytes + ' B: ' + r.error)
+        throw new Error('collector: timed out waiting for ' + what + '; got ' + JSON.stringify(this.records().map((r) => r.name)) + (bad.length ? '; unreadable requests: ' + bad.join(' | ') : ''))
+      }
       await new Promise((resolve) => {
         const t = setTimeout(done, Math.min(left, 100))
         function done () { clearTimeout(t); resolve() }
