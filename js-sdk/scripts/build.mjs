@@ -1,7 +1,7 @@
 // Builds dist/ (ESM, CJS, browser ESM, minified IIFE, declarations); fails when a browser bundle is over its size limit or holds Node-only code.
 import { build } from 'esbuild'
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { BROWSER, coreSize, fullSize, nodeOnly, report, shrink } from './size.mjs'
@@ -10,8 +10,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const dist = join(root, 'dist')
 const src = join(root, 'src')
 
-rmSync(dist, { recursive: true, force: true })
+// Everything is built into node_modules/.astrid-build-<pid>/ and then moved into dist/ one file at a time
+// (a rename replaces a file at once): a test run or a second build sharing this tree never sees dist/ half-empty.
+const out = join(root, 'node_modules', '.astrid-build-' + process.pid)
+rmSync(out, { recursive: true, force: true })
+mkdirSync(out, { recursive: true })
 mkdirSync(dist, { recursive: true })
+process.on('exit', () => rmSync(out, { recursive: true, force: true }))
 
 // The browser IIFE entry is src/iife.ts when present (it adds the browser features), else the core.
 const iifeEntry = existsSync(join(src, 'iife.ts')) ? join(src, 'iife.ts') : join(src, 'index.ts')
@@ -41,11 +46,11 @@ const node = { ...common, entryPoints: [join(src, 'index.ts')], platform: 'neutr
 const browser = { ...BROWSER, plugins: [stubs], minifySyntax: true }
 
 await Promise.all([
-  build({ ...node, format: 'esm', outfile: join(dist, 'astrid.mjs') }),
-  build({ ...node, format: 'cjs', platform: 'node', outfile: join(dist, 'astrid.cjs') }),
-  build({ ...browser, entryPoints: [join(src, 'index.ts')], format: 'esm', outfile: join(dist, 'astrid.browser.mjs') }),
+  build({ ...node, format: 'esm', outfile: join(out, 'astrid.mjs') }),
+  build({ ...node, format: 'cjs', platform: 'node', outfile: join(out, 'astrid.cjs') }),
+  build({ ...browser, entryPoints: [join(src, 'index.ts')], format: 'esm', outfile: join(out, 'astrid.browser.mjs') }),
   build({ ...browser, entryPoints: [iifeEntry], format: 'iife', globalName: 'Astrid', minify: true, write: false }).then(async (r) =>
-    writeFileSync(join(dist, 'astrid.min.js'), await shrink(r.outputFiles[0].text, false)),
+    writeFileSync(join(out, 'astrid.min.js'), await shrink(r.outputFiles[0].text, false)),
   ),
 ])
 
@@ -53,11 +58,11 @@ await Promise.all([
 // tsc writes the declarations even when it reports type errors; those are printed, and only a
 // missing declaration file fails the build (test/types.test.mjs holds the type check itself).
 try {
-  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.json')], { encoding: 'utf8' })
+  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.json'), '--outDir', join(out, 'types')], { encoding: 'utf8' })
 } catch (e) {
   const errors = String(e.stdout || '').split('\n').filter((l) => /error TS/.test(l) && !/TS2307: Cannot find module '(\.\.\/encoding|\.\/privacy)\/index'/.test(l))
   if (errors.length) console.error(errors.join('\n'))
-  if (!existsSync(join(dist, 'types', 'index.d.ts'))) process.exit(1)
+  if (!existsSync(join(out, 'types', 'index.d.ts'))) process.exit(1)
 }
 // relative specifiers get their .js so every TypeScript resolution mode (node16, nodenext, bundler) finds them
 const fixSpecifiers = (dir) => {
@@ -67,8 +72,13 @@ const fixSpecifiers = (dir) => {
     else if (f.endsWith('.d.ts')) writeFileSync(f, readFileSync(f, 'utf8').replace(/((?:from|import)\s*\(?\s*['"])(\.{1,2}\/[^'"]+?)(?<!\.js)(['"])/g, '$1$2.js$3'))
   }
 }
-fixSpecifiers(join(dist, 'types'))
-writeFileSync(join(dist, 'astrid.d.ts'), "export * from './types/index.js'\n")
+fixSpecifiers(join(out, 'types'))
+writeFileSync(join(out, 'astrid.d.ts'), "export * from './types/index.js'\n")
+
+for (const name of readdirSync(out)) {
+  if (name === 'types') rmSync(join(dist, name), { recursive: true, force: true })
+  renameSync(join(out, name), join(dist, name))
+}
 
 // Size: the core and the full IIFE, min+gzip, against their enforced limits (scripts/size.mjs), on every build;
 // and no Node-only code (ClickHouse, signing, the consent file, node: modules, process hooks) in a browser build.
