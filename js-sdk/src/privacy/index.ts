@@ -3,7 +3,7 @@ import { finalize, safeStr, TelemetryRecord } from '../records'
 import { ACTIONS, KINDS } from './detectors'
 import { hmacHex } from './hmac'
 import { DEFAULT_HASH_KEYS, DEFAULT_SECRET_KEYS, KEY_ALLOW, KEY_DENY, KEY_HASH, keyRules } from './keys'
-import { mayContainPii, scrubText } from './scrub'
+import { mayContainPii, scrubText } from './scrubber'
 
 export { DEFAULT_HASH_KEYS, DEFAULT_SECRET_KEYS, KINDS as DETECTOR_KINDS }
 
