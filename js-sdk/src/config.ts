@@ -75,7 +75,7 @@ export const DEFAULTS = {
 export type Config = typeof DEFAULTS & { env: Record<string, string | undefined>; [k: string]: any }
 
 /** Options an end user may set through the environment (Node): ASTRID_<NAME IN SNAKE CASE>. */
-export const ENV_OPTIONS = 'backend endpoint headers batchSize flushInterval maxQueueSize compression compressionLevel timeout shutdownTimeout sampleRate eventsAs allowInsecure debug'.split(' ')
+export const ENV_OPTIONS = /* @__PURE__ */ 'backend endpoint headers batchSize flushInterval maxQueueSize compression compressionLevel timeout shutdownTimeout sampleRate eventsAs allowInsecure debug'.split(' ')
 export const envName = (o: string): string => 'ASTRID_' + o.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase()
 
 /** [low, high, integer?] of the numeric options */

@@ -8,7 +8,7 @@ export interface Decision {
 }
 type Env = Record<string, string | undefined>
 
-const CI_VARS = 'CONTINUOUS_INTEGRATION BUILD_NUMBER RUN_ID GITHUB_ACTIONS GITLAB_CI CIRCLECI TRAVIS BUILDKITE TF_BUILD JENKINS_URL TEAMCITY_VERSION BITBUCKET_BUILD_NUMBER CODEBUILD_BUILD_ID DRONE APPVEYOR'.split(' ')
+const CI_VARS = /* @__PURE__ */ 'CONTINUOUS_INTEGRATION BUILD_NUMBER RUN_ID GITHUB_ACTIONS GITLAB_CI CIRCLECI TRAVIS BUILDKITE TF_BUILD JENKINS_URL TEAMCITY_VERSION BITBUCKET_BUILD_NUMBER CODEBUILD_BUILD_ID DRONE APPVEYOR'.split(' ')
 
 /** A build machine: CI set to anything but false/0 (or empty), or a known CI system's variable. */
 export const isCI = (env: Env): boolean => {
@@ -30,22 +30,23 @@ export const decide = (
   stored?: boolean,
   browser?: { dnt?: boolean; gpc?: boolean },
 ): Decision => {
-  if (!__NODE__ || browser) {
-    browser = browser || {}
-    if (browser.dnt) return d(false, 'do_not_track')
-    if (browser.gpc) return d(false, 'global_privacy_control')
+  // Node's rules in a block the browser builds drop whole (__NODE__ is false there)
+  if (__NODE__ && !browser) {
+    if (parseBool(env.DO_NOT_TRACK)) return d(false, 'DO_NOT_TRACK')
+    if ((env.OTEL_SDK_DISABLED || '').trim().toLowerCase() === 'true') return d(false, 'OTEL_SDK_DISABLED')
     if (enabled != null) return d(enabled, 'argument')
-    return stored != null ? d(stored, 'stored_consent') : d(null, 'pending')
+    for (const v of [projectSwitch(project), 'ASTRID_TELEMETRY']) {
+      const b = parseBool(env[v])
+      if (b != null) return d(b, v)
+    }
+    if (isCI(env)) return d(false, 'ci')
+    return stored != null ? d(stored, 'stored_consent') : d(false, 'default')
   }
-  if (parseBool(env.DO_NOT_TRACK)) return d(false, 'DO_NOT_TRACK')
-  if ((env.OTEL_SDK_DISABLED || '').trim().toLowerCase() === 'true') return d(false, 'OTEL_SDK_DISABLED')
+  browser = browser || {}
+  if (browser.dnt) return d(false, 'do_not_track')
+  if (browser.gpc) return d(false, 'global_privacy_control')
   if (enabled != null) return d(enabled, 'argument')
-  for (const v of [projectSwitch(project), 'ASTRID_TELEMETRY']) {
-    const b = parseBool(env[v])
-    if (b != null) return d(b, v)
-  }
-  if (isCI(env)) return d(false, 'ci')
-  return stored != null ? d(stored, 'stored_consent') : d(false, 'default')
+  return stored != null ? d(stored, 'stored_consent') : d(null, 'pending')
 }
 
 const g: any = globalThis
