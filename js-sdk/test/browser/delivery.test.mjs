@@ -99,6 +99,23 @@ describe('browser delivery and privacy signals', { skip: skip || false }, () => 
     noErrors()
   })
 
+  test('the outbox is capped: the oldest records go first, counted', async () => {
+    await h.collector.die()
+    try {
+      const page = await h.open('/api.html?project=cap&enabled=true')
+      await page.evaluate(() => { for (let i = 0; i < 1100; i++) Astrid.trackEvent('bulk', { n: i }) })
+      const count = () => page.evaluate(() => (JSON.parse(localStorage.getItem('astrid.outbox.cap') || '[]')).reduce((n, e) => n + e.r.length, 0))
+      await page.waitForFunction(() => (localStorage.getItem('astrid.outbox.cap') || '').includes('"n":1099') && Astrid.stats().browser.dropped > 0, null, { timeout: 20000 })
+      assert.ok((await count()) <= 1000, 'at most 1,000 records kept')
+      const kept = await page.evaluate(() => JSON.parse(localStorage.getItem('astrid.outbox.cap')).flatMap((e) => e.r.map((r) => r.attributes.n)).filter((n) => n != null))
+      assert.ok(!kept.includes(0) && kept.includes(1099), 'the newest are kept')
+      await page.close()
+    } finally {
+      await h.collector.start()
+    }
+    noErrors()
+  })
+
   test('a tab hidden while the endpoint is dead sends what waited when shown again, once', async () => {
     await h.collector.die()
     const page = await h.open('/api.html?project=hidden&enabled=true')
