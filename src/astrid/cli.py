@@ -402,7 +402,7 @@ def _inspect(args: argparse.Namespace, out: IO[str]) -> int:
         return EXIT_FAILED
     out.write(f"Astrid inspector {__version__} on {insp.url}  (Ctrl-C to stop)\n")
     out.write(f"  page:      {insp.url}/\n")
-    out.write(f"  playground: {insp.url}/playground  (the browser SDK with autocapture on)\n")
+    out.write(f"  browser:   {insp.url}/playground  (a page with the browser SDK, autocapture on)\n")
     out.write(f"  OTLP/HTTP: {insp.url}/v1/traces, /v1/metrics, /v1/logs (protobuf or JSON)\n")
     out.write(
         f"  generic:   {insp.url}/collect" + ("  (signatures required)" if secret else "") + "\n"
