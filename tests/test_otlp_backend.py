@@ -143,15 +143,18 @@ def test_events_as_logs_go_to_the_logs_path(server: FaultServer) -> None:
     assert req.path == "/v1/logs" and log_records(decode_request(req))[0].event_name == "e"
 
 
-def test_delivered_signals_leave_the_batch_when_another_needs_a_retry(server: FaultServer) -> None:
+def test_delivered_signals_are_reported_in_the_result_when_another_needs_a_retry(server: FaultServer) -> None:
     server.handler = lambda req: Respond(503, {"Retry-After": "2"}) if req.path == "/v1/logs" else None
     b = backend(endpoint=server.url)
     batch = mixed_batch()
+    before = list(batch)
     result = b.export(batch, 5)
     assert result.retryable and result.retry_after == 2 and result.reason == "http_503"
-    assert [r.type for r in batch] == ["log"]
+    assert list(batch) == before  # the backend never changes the batch
+    assert [r.type for r in result.remaining] == ["log"]
+    assert result.delivered == len(before) - 1
     server.handler = None
-    assert b.export(batch, 5).ok
+    assert b.export(Batch(result.remaining, batch.resource), 5).ok
     assert [r.path for r in server.requests].count("/v1/traces") == 1
 
 
@@ -160,7 +163,7 @@ def test_a_permanent_failure_of_one_signal_keeps_only_its_records(server: FaultS
     batch = mixed_batch()
     result = backend(endpoint=server.url).export(batch, 5)
     assert not result.ok and not result.retryable and result.status == 400
-    assert [r.type for r in batch] == ["metric"]
+    assert [r.type for r in result.remaining] == ["metric"] and len(batch) == len(mixed_batch())
 
 
 def test_413_asks_the_pipeline_to_split(server: FaultServer) -> None:

@@ -193,13 +193,16 @@ class OTLPBackend(BaseBackend):
 
 
 def _combine(batch: Batch, results: List[Tuple[List[Record], ExportResult]], rejected: int) -> ExportResult:
-    """One result for the batch; delivered records leave the batch when something else failed."""
+    """One result for the batch. When some signals landed and others failed, the result says
+    which records remain (``remaining``) and how many landed (``delivered``); the batch itself is
+    never changed (the pipeline owns it)."""
     failed = [(records, r) for records, r in results if not r.ok]
     if not failed:
         return ExportResult.success(rejected=rejected, status=results[-1][1].status if results else None)
+    remaining: Optional[List[Record]] = None
     if len(failed) < len(results):
         keep = {id(rec) for records, _ in failed for rec in records}
-        batch[:] = [rec for rec in batch if id(rec) in keep]
+        remaining = [rec for rec in batch if id(rec) in keep]
     retryable = [r for _, r in failed if r.retryable and not r.split]
     if retryable:
         waits = [r.retry_after for r in retryable if r.retry_after is not None]
@@ -209,6 +212,9 @@ def _combine(batch: Batch, results: List[Tuple[List[Record], ExportResult]], rej
         splits = [r for _, r in failed if r.split]
         out = splits[0] if splits else failed[0][1]
     out.rejected = rejected
+    if remaining is not None:
+        out.remaining = remaining
+        out.delivered = max(0, len(batch) - len(remaining) - rejected)  # landed and accepted
     return out
 
 
