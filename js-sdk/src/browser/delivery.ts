@@ -35,13 +35,7 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
   const consented = (): boolean => !!client.decision && client.decision.enabled === true
 
   /** fetch keepalive on the way out; sendBeacon where keepalive does not exist */
-  const canKeepalive = (): boolean => {
-    try {
-      return 'keepalive' in g.Request.prototype
-    } catch {
-      return false
-    }
-  }
+  const canKeepalive = (): boolean => !!g.Request && 'keepalive' in g.Request.prototype
 
   const wrap = (l: any): void => {
     const b = l.b

@@ -4,16 +4,11 @@ export const g: any = globalThis
 export const win: any = typeof window !== 'undefined' ? window : undefined
 export const doc: any = win && win.document
 
-/** addEventListener that never throws; returns the remover. */
-export const on = (target: any, type: string, fn: (e: any) => void, opts: any = true): (() => void) => {
+/** addEventListener that never throws. */
+export const on = (target: any, type: string, fn: (e: any) => void, opts: any = true): void => {
   try {
     target.addEventListener(type, fn, opts)
   } catch {}
-  return () => {
-    try {
-      target.removeEventListener(type, fn, opts)
-    } catch {}
-  }
 }
 
 /** Run `fn` and swallow anything it throws: autocapture must never break the host page. */
