@@ -748,3 +748,37 @@ def test_client_through_faults_to_a_real_server_delivers_each_event_once(
         assert stats["sent"] == 50 and stats["dropped"] == 0 and stats["retries"] >= 3, stats
     finally:
         proxy.stop()
+
+
+def test_no_log_line_is_written_while_the_backend_holds_its_lock() -> None:
+    """A logging handler may call back into the SDK: the DDL step logs after releasing its lock."""
+    from support.faultserver import FaultServer, Respond
+
+    def answer(req: Any) -> Any:
+        if "version()" in req.query or b"version()" in req.raw:
+            return Respond(200, body=b"23.8.1.1\n")
+        return Respond(403, body=b"Code: 497. DB::Exception: admin: Not enough privileges.\n")
+
+    backend = None
+    held: List[bool] = []
+
+    class Probe(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if backend is not None:
+                held.append(backend._lock.locked())
+
+    log = logging.getLogger("astrid")
+    probe, old = Probe(logging.DEBUG), log.level
+    log.addHandler(probe)
+    log.setLevel(logging.DEBUG)
+    try:
+        with FaultServer() as server:
+            server.handler = answer
+            backend = ClickHouseBackend(TelemetryConfig.from_options(project_name="p", env={}), endpoint=server.url, schema="events")
+            backend.export(Batch([Event("e", {}, 1)], Resource({})), 5.0)
+            backend.shutdown(1.0)
+    finally:
+        log.removeHandler(probe)
+        log.setLevel(old)
+    assert held, "the refused DDL and insert were logged"
+    assert not any(held)

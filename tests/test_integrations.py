@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 
@@ -174,3 +175,28 @@ def test_excepthook_skips_keyboard_interrupt_and_survives_a_broken_client(hooks,
 def test_integrations_are_exported_from_the_package():
     assert astrid.TelemetryHandler is TelemetryHandler
     assert astrid.install_excepthook is install_excepthook
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_never_inherits_a_held_excepthook_lock():
+    from astrid.integrations import excepthook
+
+    held, release = threading.Event(), threading.Event()
+
+    def holder():
+        with excepthook._lock:
+            held.set()
+            release.wait(10)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    held.wait(5)
+    try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            os._exit(0 if excepthook._lock.acquire(timeout=2) else 1)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        release.set()
+        t.join(5)
+    assert os.WEXITSTATUS(status) == 0

@@ -80,6 +80,18 @@ def error_code(body: bytes) -> Optional[int]:
     return int(m.group(1)) if m else None
 
 
+_deferred = threading.local()
+
+
+def _log(level: int, message: str, *args: Any) -> None:
+    """Log now, or keep the line for later while this thread holds the backend's lock."""
+    lines = getattr(_deferred, "lines", None)
+    if lines is not None:
+        lines.append((level, message, args))
+    else:
+        logger.log(level, message, *args)
+
+
 def error_message(body: bytes, limit: int = 300) -> str:
     """The first line of a ClickHouse error, without the ``e.what()`` noise of old servers."""
     text = body[:4000].decode("utf-8", "replace").strip()
@@ -224,65 +236,77 @@ class ClickHouseBackend(BaseBackend):
         return self._transport.post(url, body, self._headers, remaining)
 
     def _ensure_ready(self, node: Node, deadline: float) -> Optional[ExportResult]:
-        """Learn the server version and create the tables, once. None when ready."""
-        with self._lock:
-            if self._version is None:
-                outcome = self._attempt(node, "SELECT version()", b"", deadline)
-                if isinstance(outcome, ExportResult):
-                    return outcome
-                self._version = parse_version(outcome.body.decode("utf-8", "replace")) or (0, 0)
-                logger.debug("astrid: ClickHouse server version %s.%s", *self._version)
-            if self._schema_ready:
-                return None
-            if self.schema == "otel" and (0, 0) < self._version < MAP_TYPES_SINCE:
-                logger.warning(
-                    "astrid: ClickHouse %s.%s at %s: %s; not creating the otel tables",
-                    self._version[0],
-                    self._version[1],
-                    redact_url(node.base_url),
-                    OLD_SERVER_HINT,
-                )
-                self._schema_ready = True
-                return None
-            statements = schema_ddl(
-                self.schema,
-                self.database,
-                self.table_prefix,
-                self.ttl_days,
-                self._version,
-                cluster=self.cluster,
-                zookeeper_path=self.zookeeper_path,
+        """Learn the server version and create the tables, once. None when ready.
+
+        Runs under the backend's lock, so its log lines are kept and written after the lock is
+        released (a logging handler may call back into the SDK)."""
+        _deferred.lines = []
+        try:
+            with self._lock:
+                return self._ensure_ready_locked(node, deadline)
+        finally:
+            lines, _deferred.lines = _deferred.lines, None
+            for level, message, args in lines or ():
+                logger.log(level, message, *args)
+
+    def _ensure_ready_locked(self, node: Node, deadline: float) -> Optional[ExportResult]:
+        if self._version is None:
+            outcome = self._attempt(node, "SELECT version()", b"", deadline)
+            if isinstance(outcome, ExportResult):
+                return outcome
+            self._version = parse_version(outcome.body.decode("utf-8", "replace")) or (0, 0)
+            _log(logging.DEBUG, "astrid: ClickHouse server version %s.%s", *self._version)
+        if self._schema_ready:
+            return None
+        if self.schema == "otel" and (0, 0) < self._version < MAP_TYPES_SINCE:
+            _log(logging.WARNING,
+                "astrid: ClickHouse %s.%s at %s: %s; not creating the otel tables",
+                self._version[0],
+                self._version[1],
+                redact_url(node.base_url),
+                OLD_SERVER_HINT,
             )
-            node_missing = False
-            for i, ddl in enumerate(statements):
-                settings: Dict[str, str] = {}
-                if self.cluster:
-                    # wait for the other nodes a bounded share of the deadline (a second once
-                    # one is known to be away); a node that is down runs the statements from
-                    # the cluster's DDL queue when it is back
-                    share = (deadline - time.monotonic()) / (len(statements) - i) - 0.5
-                    wait = 1 if node_missing else max(1, min(int(share), 30))
-                    settings["distributed_ddl_task_timeout"] = str(wait)
-                outcome = self._attempt(node, ddl, b"", deadline, settings)
-                if isinstance(outcome, ExportResult):
-                    if self.cluster and error_code_of(outcome) == 159:
-                        logger.debug("astrid: not every ClickHouse node ran the DDL yet")
-                        node_missing = True
-                        continue
-                    if outcome.retryable:
-                        return outcome
-                    # no CREATE right is fine when the tables exist; the INSERT will tell
-                    logger.warning(
-                        "astrid: creating ClickHouse tables in %s failed (%s); "
-                        "create them with `astrid schema clickhouse --schema %s%s`",
-                        self.database,
-                        outcome.reason,
-                        self.schema,
-                        f" --cluster {self.cluster}" if self.cluster else "",
-                    )
-                    break
             self._schema_ready = True
             return None
+        statements = schema_ddl(
+            self.schema,
+            self.database,
+            self.table_prefix,
+            self.ttl_days,
+            self._version,
+            cluster=self.cluster,
+            zookeeper_path=self.zookeeper_path,
+        )
+        node_missing = False
+        for i, ddl in enumerate(statements):
+            settings: Dict[str, str] = {}
+            if self.cluster:
+                # wait for the other nodes a bounded share of the deadline (a second once
+                # one is known to be away); a node that is down runs the statements from
+                # the cluster's DDL queue when it is back
+                share = (deadline - time.monotonic()) / (len(statements) - i) - 0.5
+                wait = 1 if node_missing else max(1, min(int(share), 30))
+                settings["distributed_ddl_task_timeout"] = str(wait)
+            outcome = self._attempt(node, ddl, b"", deadline, settings)
+            if isinstance(outcome, ExportResult):
+                if self.cluster and error_code_of(outcome) == 159:
+                    _log(logging.DEBUG, "astrid: not every ClickHouse node ran the DDL yet")
+                    node_missing = True
+                    continue
+                if outcome.retryable:
+                    return outcome
+                # no CREATE right is fine when the tables exist; the INSERT will tell
+                _log(logging.WARNING,
+                    "astrid: creating ClickHouse tables in %s failed (%s); "
+                    "create them with `astrid schema clickhouse --schema %s%s`",
+                    self.database,
+                    outcome.reason,
+                    self.schema,
+                    f" --cluster {self.cluster}" if self.cluster else "",
+                )
+                break
+        self._schema_ready = True
+        return None
 
     def _attempt(
         self,
@@ -296,15 +320,15 @@ class ClickHouseBackend(BaseBackend):
         try:
             resp = self._post(node, query, body, deadline, settings)
         except TransportError as exc:
-            logger.debug(
-                "astrid: ClickHouse at %s unreachable: %s", redact_url(node.base_url), exc
+            _log(
+                logging.DEBUG, "astrid: ClickHouse at %s unreachable: %s", redact_url(node.base_url), exc
             )
             return ExportResult.retry(exc.reason)
         if 200 <= resp.status < 300:
             return resp
         result = classify(resp.status, resp.body, resp.headers, self.config.retry_after_max)
-        log = logger.debug if result.retryable else logger.warning
-        log(
+        _log(
+            logging.DEBUG if result.retryable else logging.WARNING,
             "astrid: ClickHouse refused %s (HTTP %d%s): %s",
             query.split(" FORMAT ")[0][:80]
             if query.startswith("INSERT")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from types import TracebackType
@@ -11,6 +12,16 @@ from ._client import resolve_client
 
 _lock = threading.Lock()
 _installed: Optional[_Hooks] = None
+
+
+def _renew_lock() -> None:
+    """A forked child gets a fresh lock: a parent thread may have held it at fork time."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_lock)
 
 
 class _Hooks:
