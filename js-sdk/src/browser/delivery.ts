@@ -141,12 +141,13 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
     hiding = true
     // gzip (CompressionStream) finishes after the page is gone: send plain JSON on the way out
     cfg.compression = 'none'
-    // still here and visible a moment later (a download link, a link that did not navigate): back to normal
+    // still here and visible a while later (a download link, a link that did not navigate, or a
+    // slow navigation): back to normal; until then plain keepalive sends cost a little more bytes
     const n = ++hides
-    setTimeout(() => n === hides && doc.visibilityState === 'visible' && show(), 1000)
+    setTimeout(() => n === hides && doc.visibilityState === 'visible' && show(), 3000)
     // batches waiting behind a request in flight leave too, as soon as they reach their lane
     const t = setInterval(sweep, 20)
-    setTimeout(() => clearInterval(t), 1000)
+    setTimeout(() => clearInterval(t), 3000)
   }
 
   const hide = safe(() => {
