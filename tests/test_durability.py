@@ -279,8 +279,18 @@ while time.monotonic() < end:
     time.sleep(0.2)
 s = c.stats()
 c.shutdown(5)
+def peak_rss_kb():
+    # VmHWM is this program's own peak; ru_maxrss also counts the parent's pages copied by fork
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"tracked_s": tracked, "total_s": time.monotonic() - start,
-                  "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "rss_kb": peak_rss_kb(),
                   "dropped": s["dropped"], "spool_dropped": s["spool_dropped"], "sent": s["sent"],
                   "failed": s["failed"], "ok": ok, "stats": {k: v for k, v in s.items() if k != "backends"}}), flush=True)
 """
@@ -314,4 +324,5 @@ def test_soak_a_million_events_through_a_flapping_receiver(tmp_path):
     res = __import__("json").loads(out.strip().splitlines()[-1])
     print("soak:", n, "events", res, "delivered", len(ids))
     assert len(ids) + res["dropped"] + res["spool_dropped"] == n, res
-    assert res["rss_kb"] < 400 * 1024, res  # the queue, the spill and the lanes stay bounded
+    # the queue, the spill and the lanes stay bounded (about 40 MB measured; 200 MB leaves room)
+    assert res["rss_kb"] < 200 * 1024, res
