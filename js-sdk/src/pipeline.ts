@@ -182,6 +182,7 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
     }
   }
 
+  let cleanResource: Record<string, unknown> | null = null
   const hand = async (records: TelemetryRecord[]): Promise<void> => {
     let out: TelemetryRecord[] = []
     for (const r of records) {
@@ -221,8 +222,15 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
       }
       out = kept
     }
+    if (privacy && !cleanResource) {
+      // the resource passes the privacy engine too, once (as Python's client does)
+      try {
+        cleanResource = await privacy.sanitizeAttributes(resource)
+      } catch {}
+    }
+    const res = cleanResource || (privacy ? {} : resource)
     batchNo++
-    if (out.length) for (const l of lanes) submit(l, { records: lanes.length > 1 ? out.slice() : out, resource, seq: batchNo })
+    if (out.length) for (const l of lanes) submit(l, { records: lanes.length > 1 ? out.slice() : out, resource: res, seq: batchNo })
     handed = batchNo
     for (const l of lanes) pump(l)
   }

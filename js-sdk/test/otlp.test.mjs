@@ -138,3 +138,19 @@ test('the Python inspector stores every record the client sends', { skip: !exist
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('resource attributes pass the privacy engine (OTEL_RESOURCE_ATTRIBUTES and resourceAttributes), as in Python', async () => {
+  const srv = await receiver([ok])
+  try {
+    const env = { OTEL_RESOURCE_ATTRIBUTES: 'owner=ada%40example.com,deployment.environment=prod' }
+    const c = new TelemetryClient({ ...base, backend: 'otlp', endpoint: srv.url, env, resourceAttributes: { 'api.token': 'tok-SECRET', 'host.note': 'ssh ada@example.org' } })
+    c.trackEvent('e')
+    assert.equal(await c.flush(5), true)
+    await c.shutdown()
+    const raw = JSON.stringify(srv.requests.map((r) => r.body))
+    assert.ok(raw.includes('deployment.environment'))
+    for (const secret of ['ada@example.com', 'ada@example.org', 'tok-SECRET']) assert.ok(!raw.includes(secret), secret)
+  } finally {
+    await srv.close()
+  }
+})

@@ -532,6 +532,18 @@ MIXED: List[Tuple[str, str, str]] = [
         "PWD=/home/ada/app OLDPWD=/mnt/c/Users/ada",
         "PWD=~/app OLDPWD=~",
     ),
+    # values glued to each other: the second is only seen once the first is replaced
+    (
+        "jwt",
+        "call (030) 12345678" + jwt('{"sub":"1"}', b"k" * 32),
+        "call [REDACTED:phone][REDACTED:jwt]",
+    ),
+    (
+        "email",
+        "Authorization: Basic dXNlcjpwYXNzd29yZA==alice@example.com",
+        "Authorization: Basic [REDACTED:auth_header][REDACTED:email]",
+    ),
+    ("phone", "from 192.168.1.10 020 7946 0958", "from [REDACTED:ip] [REDACTED:phone]"),
 ]
 
 # Cases the engine gets wrong today, kept so the precision and recall in docs/privacy.md are

@@ -136,7 +136,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
           ? '~'
           : `[REDACTED:${kind}]`
   }
-  const scrub = (t: string): [string, boolean] => scrubText(t, actions, rep, cur)
+  const scrub = (t: string): [string, boolean] => scrubText(t, actions, rep, cur, () => miss.size > 0)
 
   const scan = (t: string, tail?: boolean): [string, boolean] => {
     let drop = false
@@ -280,7 +280,8 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
   const run = async <T>(fn: () => T, fallback: T): Promise<T> => {
     try {
       if (cache.size > 4096) cache.clear()
-      for (let i = 0; i < 4; i++) {
+      // a round per scrubbing pass that needs new hashes, at most (see scrubText)
+      for (let i = 0; i < 6; i++) {
         cur = {}
         miss = new Set()
         const r = fn()

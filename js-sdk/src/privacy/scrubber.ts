@@ -17,10 +17,24 @@ export const mayContainPii = (t: string): boolean => {
 export type Replacer = (kind: string, action: string, value: string) => string
 
 /**
- * Replace every detected value in `t`. Returns the new text and whether a detector whose action
- * is `drop` matched; `found` (kind → count) is updated, it never holds the values themselves.
+ * Replace every detected value in `t`, pass after pass until nothing changes (at most 4: a value
+ * glued to another is only seen once its neighbour is replaced). Returns the new text and whether
+ * a detector whose action is `drop` matched; `found` (kind → count) is updated, never with values.
  */
-export const scrubText = (t: string, actions: Record<string, string>, rep: Replacer, found: Record<string, number>): [string, boolean] => {
+export const scrubText = (t: string, actions: Record<string, string>, rep: Replacer, found: Record<string, number>, stop?: () => boolean): [string, boolean] => {
+  let drop = false
+  for (let i = 0; i < 4; i++) {
+    const [n, d] = scrubOnce(t, actions, rep, found)
+    drop = drop || d
+    // stop(): the caller will run this text again anyway (a hash it needs is being computed)
+    if (n == t || (stop && stop())) return [n, drop]
+    t = n
+    if (!mayContainPii(t)) break
+  }
+  return [t, drop]
+}
+
+const scrubOnce = (t: string, actions: Record<string, string>, rep: Replacer, found: Record<string, number>): [string, boolean] => {
   let drop = false
   // gates are read on the text as given: replacing a value only ever removes matches
   const open = gates(t)

@@ -51,17 +51,41 @@ class Replacer:
         return f"[REDACTED:{kind}]"
 
 
+#: passes over one text at most: a value glued to another ("(030) 12345678eyJ...", an e-mail
+#: right after base64) is only seen once its neighbour has been replaced
+MAX_PASSES = 4
+
+
 def scrub_text(
     text: str,
     actions: Dict[str, str],
     replacer: Replacer,
     found: Optional[Dict[str, int]] = None,
 ) -> Tuple[str, bool]:
-    """Replace every detected value in ``text``.
+    """Replace every detected value in ``text``, pass after pass until nothing changes.
 
     Returns the new text and whether a detector whose action is ``drop`` matched. ``found``
     (kind -> count) is updated with what was replaced; it never holds the values themselves.
+    Text in which nothing is found costs one pass.
     """
+    drop = False
+    for _ in range(MAX_PASSES):
+        new, dropped = _scrub_once(text, actions, replacer, found)
+        drop = drop or dropped
+        if new == text:
+            break
+        text = new
+        if not may_contain_pii(text):
+            break
+    return text, drop
+
+
+def _scrub_once(
+    text: str,
+    actions: Dict[str, str],
+    replacer: Replacer,
+    found: Optional[Dict[str, int]],
+) -> Tuple[str, bool]:
     drop = False
     # gates are read on the text as given: replacing a value only ever removes matches
     for (kind, pattern, validator), open_ in zip(DETECTORS, gates(text, _longest_digit_run(text))):
