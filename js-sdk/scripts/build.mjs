@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { BROWSER, coreSize, fullSize, nodeOnly, report, shrink } from './size.mjs'
+import { BROWSER, coreSize, fullSize, MANGLE, nodeOnly, report, shrink } from './size.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const dist = join(root, 'dist')
@@ -41,7 +41,7 @@ const stubs = {
   },
 }
 const common = { plugins: [stubs], bundle: true, target: 'es2019', logLevel: 'warning', legalComments: 'none', external: ['node:*'] }
-const node = { ...common, entryPoints: [join(src, 'index.ts')], platform: 'neutral', define: { __NODE__: 'true' } }
+const node = { ...common, ...MANGLE, entryPoints: [join(src, 'index.ts')], platform: 'neutral', define: { __NODE__: 'true' } }
 // minifySyntax even where the output stays readable: it is what drops the `if (__NODE__)` code
 const browser = { ...BROWSER, plugins: [stubs], minifySyntax: true }
 
@@ -50,7 +50,8 @@ const browser = { ...BROWSER, plugins: [stubs], minifySyntax: true }
  * window.Astrid (esbuild's iife format wraps each export in a getter: about 190 B more after gzip).
  */
 async function iife() {
-  const r = await build({ ...browser, entryPoints: [iifeEntry], format: 'esm', minify: true, write: false })
+  const r = await build({ ...browser, entryPoints: [iifeEntry], format: 'esm', minify: true, write: false, mangleCache })
+  mangleCache = r.mangleCache
   const code = r.outputFiles[0].text
   const m = /export\s*\{([^}]*)\};?\s*$/.exec(code)
   if (!m || /^\s*import\b/m.test(code)) throw new Error('astrid.min.js: the IIFE entry must end in one export list and import nothing')
@@ -58,11 +59,14 @@ async function iife() {
   return shrink(`var Astrid=(()=>{"use strict";${code.slice(0, m.index)}return{${exports.join(',')}}})();`, false)
 }
 
+// Internal `_` properties get one short name in every build: the IIFE (every browser module) names them
+// first, the Node ESM build adds the Node-only ones, and the other two builds reuse that cache.
+let mangleCache = {}
+writeFileSync(join(out, 'astrid.min.js'), await iife())
+mangleCache = (await build({ ...node, format: 'esm', outfile: join(out, 'astrid.mjs'), mangleCache })).mangleCache
 await Promise.all([
-  build({ ...node, format: 'esm', outfile: join(out, 'astrid.mjs') }),
-  build({ ...node, format: 'cjs', platform: 'node', outfile: join(out, 'astrid.cjs') }),
-  build({ ...browser, entryPoints: [join(src, 'index.ts')], format: 'esm', outfile: join(out, 'astrid.browser.mjs') }),
-  iife().then((code) => writeFileSync(join(out, 'astrid.min.js'), code)),
+  build({ ...node, format: 'cjs', platform: 'node', outfile: join(out, 'astrid.cjs'), mangleCache }),
+  build({ ...browser, entryPoints: [join(src, 'index.ts')], format: 'esm', outfile: join(out, 'astrid.browser.mjs'), mangleCache }),
 ])
 
 // Declarations: tsc emits one file a module under dist/types; astrid.d.ts re-exports the entry.

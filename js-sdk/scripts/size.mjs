@@ -18,8 +18,15 @@ export const BUDGET = { core: 5 * 1024, full: 8 * 1024 }
  */
 export const LIMIT = { core: 16.5 * 1024, full: 22 * 1024 }
 
+/**
+ * Every build renames the SDK's internal properties, those whose name ends in `_`, to short names (one cache
+ * shared by all builds: the same name everywhere). Such a name is never public API, an option, a stats() key,
+ * a record or wire field, nor set on an object the SDK did not create; it is written as a plain identifier
+ * (`o.q_`), never quoted (`o['q_']` and `'q_' in o` are not renamed), and no test reads it.
+ */
+export const MANGLE = { mangleProps: /_$/, reserveProps: /^__.*__$/ }
 /** esbuild options of every browser build (Node-only code is dead code there: __NODE__ is false). */
-export const BROWSER = { bundle: true, platform: 'browser', target: 'es2019', legalComments: 'none', external: ['node:*'], define: { __NODE__: 'false' }, logLevel: 'warning' }
+export const BROWSER = { bundle: true, platform: 'browser', target: 'es2019', legalComments: 'none', external: ['node:*'], define: { __NODE__: 'false' }, logLevel: 'warning', ...MANGLE }
 /** the core: the public API without the browser features (autocapture is tree-shaken away when unused) */
 export const CORE_ENTRY = "export { TelemetryClient, init, getClient, trackEvent, trackMetric, trackLog, trackError, startSpan, span, flush, shutdown, optIn, optOut, stats, registerBackend, createPrivacyEngine } from './index'"
 /** Strings only Node code has (ClickHouse, request signing, the consent file, node: modules, process hooks). */
