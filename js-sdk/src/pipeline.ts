@@ -2,38 +2,52 @@
 import type { Aggregator } from './aggregation'
 import type { Backend, Config } from './config'
 import { finalize, newId, type TelemetryRecord } from './records'
-import { backoff, breaker, retry, type ExportResult } from './resilience'
+import { backoff, breaker, retry } from './resilience'
 import { unref } from './transport'
 
+/** A batch in a lane; `seq` is the worker's batch number (flush waits for its own). */
 interface Item {
   records: TelemetryRecord[]
   resource: Record<string, unknown>
   seq: number
 }
-interface Lane {
+/** One backend's delivery lane (retry, backoff, breaker). browser/ reads b, name, q and busy; the `_` members are the pipeline's. */
+export interface Lane {
   b: Backend
   name: string
   q: Item[]
   busy: boolean
-  attempt: number
-  next: number
-  timer: any
-  br: ReturnType<typeof breaker>
-  c: { sent: number; failed: number; dropped: number; retries: number; rejected: number; batches: number; failures_by_reason: Record<string, number> }
+  /** queue a batch (bounded: the oldest batches go first) */
+  put_(it: Item): void
+  /** send what waits; `now`: without waiting for the backoff (the breaker still applies) */
+  go_(now?: boolean): Promise<void>
+  /** this backend's stats() entry */
+  st_(): Record<string, any>
+  /** shutdown: drop (and count) what waits, then shut the backend down within the deadline; the count dropped */
+  end_(deadline: number): Promise<number>
 }
 export type Pipeline = ReturnType<typeof pipeline>
 
-const ms = (): number => Date.now()
-const count = (m: Record<string, number>, k = 'unknown'): void => {
-  m[k] = (m[k] || 0) + 1
+const ms = Date.now
+const add = (m: Record<string, number>, k = 'unknown', n = 1): void => {
+  m[k] = (m[k] || 0) + n
 }
 const isThen = (v: any): v is Promise<any> => !!v && typeof v.then === 'function'
+const count = (items: Item[]): number => items.reduce((n, b) => n + b.records.length, 0)
+/** the stats() totals summed over the backends */
+const SUMS = 'sent dropped failed retries rejected'.split(' ')
 
 export const pipeline = (cfg: Config, backends: Backend[], resource: Record<string, unknown>, privacy: any, agg: Aggregator) => {
   const bs = cfg.batchSize
   const max = cfg.maxQueueSize
   let q: TelemetryRecord[] = []
-  const s = { enqueued: 0, dropped: 0, sampled_out: 0, filtered: 0, errors: 0, loss: 0 }
+  let enqueued = 0
+  let dropped = 0
+  let sampledOut = 0
+  let filtered = 0
+  let errors = 0
+  /** losses after the queue (lanes, shutdown): a flush that saw one reports false */
+  let loss = 0
   let batchNo = 0
   let handed = 0
   let flushGen = 0
@@ -49,18 +63,9 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
   let nextCollect = ms() + cfg.flushInterval * 1000
   let wakeFn: (() => void) | undefined
   let wakeTimer: any
+  let cleanResource: Record<string, unknown> | null = null
   const waiters: (() => boolean)[] = []
-  const lanes: Lane[] = backends.map((b) => ({
-    b,
-    name: String(b.name || 'backend'),
-    q: [],
-    busy: false,
-    attempt: 0,
-    next: 0,
-    timer: 0,
-    br: breaker(cfg.breakerThreshold, cfg.breakerCooldown),
-    c: { sent: 0, failed: 0, dropped: 0, retries: 0, rejected: 0, batches: 0, failures_by_reason: {} },
-  }))
+  const secs = (deadline: number): number => Math.max(0, (deadline - ms()) / 1000)
 
   const notify = (): void => {
     for (let i = waiters.length; i--; ) if (waiters[i]()) waiters.splice(i, 1)
@@ -89,25 +94,139 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
       wakeTimer = unref(setTimeout(wake, Math.max(0, msec)))
     })
 
+  // ---------------------------------------------------------------- delivery lanes
+
+  const lanes: Lane[] = backends.map((b) => {
+    const br = breaker(cfg.breakerThreshold, cfg.breakerCooldown)
+    const c = { sent: 0, failed: 0, dropped: 0, retries: 0, rejected: 0, batches: 0 }
+    const why: Record<string, number> = {}
+    const lq: Item[] = []
+    let tries = 0
+    let next = 0
+    let timer: any
+
+    const attempt = async (it: Item): Promise<void> => {
+      const timeout = abandonAt ? Math.max(0.001, Math.min(cfg.timeout, (abandonAt - ms()) / 1000)) : cfg.timeout
+      const before = it.records.length
+      const batch = { records: it.records, resource: it.resource }
+      let r: any
+      try {
+        r = b.export(batch, timeout)
+        if (isThen(r)) r = await r
+      } catch (e: any) {
+        r = retry('exception:' + ((e && e.name) || 'Error'))
+      }
+      if (r == null || r === true) r = { ok: true }
+      else if (r === false || typeof r !== 'object') r = retry('bad_result')
+      if (cfg.debug && !r.ok) console.error(`astrid: ${l.name}: ${r.reason}${r.retryable ? ', will retry' : ''}`)
+      // a backend that delivered part of a batch keeps only the rest
+      const recs = (it.records = batch.records)
+      const n = recs.length
+      c.sent += Math.max(0, before - n)
+      const done = (): void => {
+        if (lq[0] === it) lq.shift()
+        tries = next = 0
+      }
+      if (r.ok) {
+        const rej = r.rejected || 0
+        br.ok()
+        c.sent += Math.max(0, n - rej)
+        c.rejected += rej
+        c.failed += rej
+        if (rej) add(why, 'rejected'), loss++
+        c.batches++
+        done()
+      } else if (r.split && n > 1) {
+        // the receiver answered, refusing the size: send the halves right away
+        br.ok()
+        if (lq[0] === it) lq.splice(0, 1, { ...it, records: recs.slice(0, n >> 1) }, { ...it, records: recs.slice(n >> 1) })
+        add(why, r.reason || 'payload_too_large')
+      } else if (r.retryable && !r.split) {
+        br.fail()
+        c.retries++
+        add(why, r.reason)
+        next = ms() + Math.max(backoff(tries++, cfg.backoffBase, cfg.backoffMax), r.retryAfter || 0) * 1000
+      } else {
+        // the server is alive but will never take this batch
+        br.ok()
+        c.failed += n
+        add(why, r.reason)
+        loss++
+        done()
+      }
+    }
+
+    const go = async (now?: boolean): Promise<void> => {
+      if (now) next = 0
+      if (l.busy) return
+      l.busy = true
+      try {
+        while (lq.length && !dead) {
+          const wait = Math.max(next - ms(), br.wait() * 1000)
+          if (wait > 0) {
+            clearTimeout(timer)
+            timer = unref(setTimeout(go, wait))
+            break
+          }
+          if (!br.allow()) break
+          await attempt(lq[0])
+        }
+      } catch {
+      } finally {
+        l.busy = false
+        notify()
+      }
+    }
+
+    const l: Lane = {
+      b,
+      name: String(b.name || 'backend'),
+      q: lq,
+      busy: false,
+      put_(it) {
+        lq.push(it)
+        // a slow or dead backend holds at most max records; the oldest batches go first
+        let n = count(lq)
+        while (n > max && lq.length > 1) {
+          const k = lq.splice(l.busy ? 1 : 0, 1)[0].records.length
+          n -= k
+          c.dropped += k
+          loss++
+        }
+      },
+      go_: go,
+      st_: () => ({ ...c, failures_by_reason: { ...why }, pending: count(lq), breaker: br.state() }),
+      async end_(deadline) {
+        clearTimeout(timer)
+        // shutdown deadline: what is still pending is lost (counted)
+        const n = count(lq.splice(l.busy ? 1 : 0))
+        if (n) (c.dropped += n), add(why, 'shutdown_deadline'), loss++
+        try {
+          const r = b.shutdown && b.shutdown(secs(deadline))
+          if (isThen(r)) await Promise.race([r.catch(() => {}), until(() => false, secs(deadline))])
+        } catch {}
+        return n
+      },
+    }
+    return l
+  })
+
   // ---------------------------------------------------------------- caller side
 
   const p = {
     /** records wait (consent pending) until release() */
     held: false,
     enqueue(r: TelemetryRecord): void {
-      if (stopped || stopping) return void s.dropped++
-      if (q.length >= max) {
-        q.shift()
-        s.dropped++
-      }
+      if (stopping) return void dropped++
+      if (q.length >= max) q.shift(), dropped++
       q.push(r)
-      s.enqueued++
+      enqueued++
       if (!started) start()
       else if (q.length === bs) wake()
     },
     /** a metric was recorded: make sure the worker runs */
     touch(): void {
-      if (!started) start()
+      start()
     },
     release(): void {
       p.held = false
@@ -119,12 +238,11 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
     },
     /** Browser outbox: hand records prepared by an earlier page (sanitized) to the lane named `lane` (all when absent). */
     resend(records: TelemetryRecord[], res: Record<string, unknown>, lane?: string): void {
-      if (stopped || stopping) return
-      for (const l of lanes) if (!lane || l.name === lane) submit(l, { records: records.slice(), resource: res, seq: handed }), pump(l)
+      if (!stopping) for (const l of lanes) if (!lane || l.name === lane) l.put_({ records: records.slice(), resource: res, seq: handed }), l.go_()
     },
     /** The network is back (browser `online`): retry now instead of after the backoff (the breaker still applies). */
     retryNow(): void {
-      for (const l of lanes) (l.next = 0), pump(l)
+      for (const l of lanes) l.go_(true)
     },
     flush,
     shutdown,
@@ -182,12 +300,12 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
     }
   }
 
-  let cleanResource: Record<string, unknown> | null = null
   const hand = async (records: TelemetryRecord[]): Promise<void> => {
     let out: TelemetryRecord[] = []
+    const rate = cfg.sampleRate
     for (const r of records) {
       // sampling (events and spans only), then ids and error formatting on this side of the queue
-      if (cfg.sampleRate < 1 && (r.type === 'event' || r.type === 'span') && Math.random() >= cfg.sampleRate) s.sampled_out++
+      if (rate < 1 && (r.type === 'event' || r.type === 'span') && Math.random() >= rate) sampledOut++
       else {
         if (!r.id) r.id = newId()
         out.push(finalize(r))
@@ -201,7 +319,7 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
       } catch {
         out = []
       }
-      s.filtered += n - out.length
+      filtered += n - out.length
     }
     const hook = cfg.beforeSend
     if (hook) {
@@ -213,11 +331,11 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
           if (isThen(x)) x = await x
         } catch {
           // a broken hook must not let unfiltered data out, nor stop the worker
-          s.errors++
+          errors++
           continue
         }
-        if (x == null || x === false) s.filtered++
-        else if (typeof x !== 'object' || typeof x.type !== 'string') s.errors++
+        if (x == null || x === false) filtered++
+        else if (typeof x !== 'object' || typeof x.type !== 'string') errors++
         else kept.push(x)
       }
       out = kept
@@ -230,103 +348,9 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
     }
     const res = cleanResource || (privacy ? {} : resource)
     batchNo++
-    if (out.length) for (const l of lanes) submit(l, { records: lanes.length > 1 ? out.slice() : out, resource: res, seq: batchNo })
+    if (out.length) for (const l of lanes) l.put_({ records: lanes.length > 1 ? out.slice() : out, resource: res, seq: batchNo })
     handed = batchNo
-    for (const l of lanes) pump(l)
-  }
-
-  // ---------------------------------------------------------------- delivery lanes
-
-  const pendingOf = (l: Lane): number => l.q.reduce((n, b) => n + b.records.length, 0)
-
-  const submit = (l: Lane, b: Item): void => {
-    l.q.push(b)
-    // a slow or dead backend holds at most max records; the oldest batches go first
-    let n = pendingOf(l)
-    while (n > max && l.q.length > 1) {
-      const old = l.q.splice(l.busy ? 1 : 0, 1)[0]
-      n -= old.records.length
-      l.c.dropped += old.records.length
-      s.loss++
-    }
-  }
-
-  const pump = async (l: Lane): Promise<void> => {
-    if (l.busy) return
-    l.busy = true
-    try {
-      while (l.q.length && !dead) {
-        const wait = Math.max(l.next - ms(), l.br.wait() * 1000)
-        if (wait > 0) {
-          clearTimeout(l.timer)
-          l.timer = unref(setTimeout(() => pump(l), wait))
-          break
-        }
-        if (!l.br.allow()) break
-        await attempt(l, l.q[0])
-      }
-    } catch {
-    } finally {
-      l.busy = false
-      notify()
-    }
-  }
-
-  const attempt = async (l: Lane, b: Item): Promise<void> => {
-    let timeout = cfg.timeout
-    if (abandonAt) timeout = Math.max(0.001, Math.min(timeout, (abandonAt - ms()) / 1000))
-    const before = b.records.length
-    const batch = { records: b.records, resource: b.resource }
-    let r: any
-    try {
-      r = l.b.export(batch, timeout)
-      if (isThen(r)) r = await r
-    } catch (e: any) {
-      r = retry('exception:' + ((e && e.name) || 'Error'))
-    }
-    if (r == null || r === true) r = { ok: true }
-    else if (r === false || typeof r !== 'object') r = retry('bad_result')
-    const res = r as ExportResult
-    if (cfg.debug && !res.ok) console.error(`astrid: backend ${l.name}: ${res.reason}${res.retryable ? ', will retry' : ', not retried'}`)
-    b.records = batch.records // a backend that delivered part of a batch keeps only the rest
-    const c = l.c
-    c.sent += Math.max(0, before - b.records.length)
-    const done = (): void => {
-      if (l.q[0] === b) l.q.shift()
-      l.attempt = 0
-      l.next = 0
-    }
-    if (res.ok) {
-      const rej = res.rejected || 0
-      l.br.ok()
-      c.sent += Math.max(0, b.records.length - rej)
-      c.rejected += rej
-      c.failed += rej
-      if (rej) count(c.failures_by_reason, 'rejected'), s.loss++
-      c.batches++
-      done()
-    } else if (res.split && b.records.length > 1) {
-      // the receiver answered, refusing the size: send the halves right away
-      l.br.ok()
-      const h = b.records.length >> 1
-      if (l.q[0] === b) l.q.splice(0, 1, { ...b, records: b.records.slice(0, h) }, { ...b, records: b.records.slice(h) })
-      count(c.failures_by_reason, res.reason || 'payload_too_large')
-    } else if (res.retryable && !res.split) {
-      l.br.fail()
-      c.retries++
-      count(c.failures_by_reason, res.reason)
-      let d = backoff(l.attempt, cfg.backoffBase, cfg.backoffMax)
-      if (res.retryAfter != null) d = Math.max(d, res.retryAfter)
-      l.attempt++
-      l.next = ms() + d * 1000
-    } else {
-      // the server is alive but will never take this batch
-      l.br.ok()
-      c.failed += b.records.length
-      count(c.failures_by_reason, res.reason)
-      s.loss++
-      done()
-    }
+    for (const l of lanes) l.go_()
   }
 
   // ---------------------------------------------------------------- flush / shutdown
@@ -334,13 +358,13 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
   const progress = (): number => Math.min(handed, ...lanes.map((l) => (l.q.length ? l.q[0].seq - 1 : handed)))
 
   async function flush(timeout: number): Promise<boolean> {
-    if (!started || stopped) return !q.length && agg.size() === 0 && !lanes.some((l) => l.q.length)
+    if (!started || stopped) return !q.length && !agg.size() && !lanes.some((l) => l.q.length)
     if (p.held) return !q.length
     const gen = ++flushGen
     wake()
     if (!(await until(() => flushedGen >= gen && progress() >= flushedNo, timeout))) return false
     // anything lost since the previous completed flush was enqueued before this call
-    const lost = s.loss + s.dropped
+    const lost = loss + dropped
     const clean = lost === lostAtFlush
     lostAtFlush = lost
     return clean
@@ -350,66 +374,48 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
     const deadline = ms() + Math.max(0, timeout) * 1000
     const already = stopping
     stopping = true
-    if (already) return until(() => stopped, (deadline - ms()) / 1000)
+    if (already) return until(() => stopped, secs(deadline))
     let ok = true
     if (started) {
       abandonAt = deadline
       ok = await flush(timeout)
       wake()
-      ok = (await until(() => stopped, (deadline - ms()) / 1000)) && ok
+      ok = (await until(() => stopped, secs(deadline))) && ok
     }
     stopped = dead = true
     wake()
-    for (const l of lanes) {
-      clearTimeout(l.timer)
-      // shutdown deadline: what is still pending is lost (counted)
-      const left = l.q.splice(l.busy ? 1 : 0)
-      const n = left.reduce((a, b) => a + b.records.length, 0)
-      if (n) (l.c.dropped += n), count(l.c.failures_by_reason, 'shutdown_deadline'), s.loss++, (ok = false)
-      try {
-        const r = l.b.shutdown && l.b.shutdown(Math.max(0, (deadline - ms()) / 1000))
-        if (isThen(r)) await Promise.race([r.catch(() => {}), until(() => false, (deadline - ms()) / 1000)])
-      } catch {}
-    }
+    for (const l of lanes) if (await l.end_(deadline)) ok = false
     notify()
     return ok
   }
 
   function stats(): Record<string, any> {
-    const bk: Record<string, any> = {}
     const fails: Record<string, number> = {}
-    let sent = 0, dropped = s.dropped + s.errors, failed = 0, retries = 0, rejected = 0, queued = q.length
-    const states: string[] = []
-    for (const l of lanes) {
-      const c = l.c
-      const pend = pendingOf(l)
-      const st = l.br.state()
-      bk[l.name] = { ...c, pending: pend, breaker: st, failures_by_reason: { ...c.failures_by_reason } }
-      for (const k in c.failures_by_reason) fails[k] = (fails[k] || 0) + c.failures_by_reason[k]
-      sent += c.sent
-      dropped += c.dropped
-      failed += c.failed
-      retries += c.retries
-      rejected += c.rejected
-      queued += pend
-      states.push(st)
-    }
-    if (s.dropped) fails.queue_full = (fails.queue_full || 0) + s.dropped
-    return {
-      enqueued: s.enqueued,
-      queued,
-      sent,
-      dropped,
-      failed,
-      retries,
-      rejected,
-      sampled_out: s.sampled_out,
-      filtered: s.filtered,
+    const t: Record<string, any> = {
+      enqueued,
+      queued: q.length,
+      sent: 0,
+      dropped: dropped + errors,
+      failed: 0,
+      retries: 0,
+      rejected: 0,
+      sampled_out: sampledOut,
+      filtered,
       metric_series_dropped: agg.dropped,
-      breaker: states.indexOf('open') >= 0 ? 'open' : states.indexOf('half_open') >= 0 ? 'half_open' : 'closed',
+      breaker: 'closed',
       failures_by_reason: fails,
-      backends: bk,
+      backends: {},
     }
+    for (const l of lanes) {
+      const x = (t.backends[l.name] = l.st_())
+      for (const k of SUMS) t[k] += x[k]
+      t.queued += x.pending
+      for (const k in x.failures_by_reason) add(fails, k, x.failures_by_reason[k])
+      // the worst state of any backend: open, then half_open
+      if (x.breaker === 'open' || t.breaker === 'closed') t.breaker = x.breaker
+    }
+    if (dropped) add(fails, 'queue_full', dropped)
+    return t
   }
 
   return p

@@ -54,39 +54,27 @@ export interface Breaker {
   wait(): number
   ok(): void
   fail(): void
-  opened: number
 }
 
 /**
- * closed → open after `threshold` consecutive failures → half-open after `cooldown` seconds → closed.
- * A failed probe re-opens it with a doubled cool-down (up to `maxCooldown`), as Python's CircuitBreaker.
+ * closed → open after `threshold` consecutive failures → half-open after `cooldown` seconds (one probe
+ * a cool-down) → closed. A failed probe re-opens it with a doubled cool-down (up to `maxCooldown`), as Python's CircuitBreaker.
  */
 export const breaker = (threshold = 5, cooldown = 10, maxCooldown = 300, clock = (): number => Date.now() / 1000): Breaker => {
   let st: 'closed' | 'open' | 'half_open' = 'closed'
   let fails = 0
   let cd = cooldown
-  let openedAt = 0
-  let probeAt = 0
-  maxCooldown = Math.max(cooldown, maxCooldown)
+  /** when it opened, or when the last probe went out */
+  let at = 0
+  const since = (): number => clock() - at
   const open = (): void => {
-    openedAt = clock()
-    b.opened++
+    at = clock()
     st = 'open'
   }
-  const b: Breaker = {
-    opened: 0,
-    state: () => (st === 'open' && clock() - openedAt >= cd ? 'half_open' : st),
-    allow() {
-      if (st === 'closed') return true
-      const t = clock()
-      if ((st === 'open' && t - openedAt >= cd) || (st === 'half_open' && t - probeAt >= cd)) {
-        st = 'half_open'
-        probeAt = t
-        return true
-      }
-      return false
-    },
-    wait: () => (st === 'closed' ? 0 : Math.max(0, cd - (clock() - (st === 'open' ? openedAt : probeAt)))),
+  return {
+    state: () => (st === 'open' && since() >= cd ? 'half_open' : st),
+    allow: () => st === 'closed' || (since() >= cd && ((st = 'half_open'), (at = clock()), true)),
+    wait: () => (st === 'closed' ? 0 : Math.max(0, cd - since())),
     ok() {
       fails = 0
       cd = cooldown
@@ -95,10 +83,9 @@ export const breaker = (threshold = 5, cooldown = 10, maxCooldown = 300, clock =
     fail() {
       fails++
       if (st === 'half_open') {
-        cd = Math.min(maxCooldown, cd * 2)
+        cd = Math.min(Math.max(cooldown, maxCooldown), cd * 2)
         open()
       } else if (st === 'closed' && fails >= threshold) open()
     },
   }
-  return b
 }
