@@ -22,7 +22,6 @@ export interface Span {
   recordException(error: unknown): Span
   end(): void
 }
-const NOOP: Span = { traceId: '', spanId: '', setAttribute: () => NOOP, setAttributes: () => NOOP, addEvent: () => NOOP, setStatus: () => NOOP, recordException: () => NOOP, end() {} }
 
 // The current span: AsyncLocalStorage in Node (follows awaits), a plain variable elsewhere (sync code).
 const hooks = __NODE__ && g.process && g.process.getBuiltinModule ? g.process.getBuiltinModule('node:async_hooks') : undefined
@@ -76,6 +75,41 @@ const resourceOf = (cfg: Config): Record<string, unknown> => {
   return a
 }
 
+/** A span handle over record `r`; `end` enqueues it. Every method: a no-op after end() (sealed), never throws. */
+const spanOf = (r: TelemetryRecord, end?: (r: TelemetryRecord) => void): Span => {
+  let done = !end
+  const m =
+    (f: (a?: any, b?: any) => void) =>
+    (a?: any, b?: any): Span => {
+      try {
+        if (!done) f(a, b)
+      } catch {}
+      return s
+    }
+  const ev = (name: unknown, a: Record<string, unknown>): void => void r.events!.push({ name: safeStr(name), time: now(), attributes: a })
+  const s: Span & { r_?: TelemetryRecord } = {
+    r_: end && r,
+    traceId: r.traceId!,
+    spanId: r.spanId!,
+    setAttribute: m((k, v) => typeof k === 'string' && (r.attributes[k] = v)),
+    setAttributes: m((a) => Object.assign(r.attributes, copy(a))),
+    addEvent: m((name, a) => ev(name, copy(a))),
+    setStatus: m((st, msg) => /^(ok|error|unset)$/.test(st) && ((r.status = st), (r.statusMessage = msg ? safeStr(msg) : ''))),
+    recordException: m((e) => ev('exception', exceptionAttributes(e))),
+    end: m(() => {
+      done = true
+      r.end = now()
+      end!(r)
+    }),
+  }
+  return s
+}
+/** the span of a client that records nothing (off, shut down, or an invalid name) */
+const NOOP = /* @__PURE__ */ spanOf({ traceId: '', spanId: '' } as TelemetryRecord)
+
+/** the counters of stats() before a pipeline exists (consent off): the pipeline's keys, in its order */
+const IDLE = 'enqueued queued sent dropped failed retries rejected sampled_out filtered metric_series_dropped'
+
 export class TelemetryClient {
   /** the resolved options (constructor argument > environment > default) */
   readonly config: Config
@@ -83,12 +117,14 @@ export class TelemetryClient {
   decision: Decision
   /** settles when the consent decision is final (in Node the consent file is read first) */
   readonly ready: Promise<void> = Promise.resolve()
-  private p?: Pipeline
-  private agg?: Aggregator
-  private priv: any
-  private invalid = 0
-  private closed = false
-  private exitHook?: () => void
+  /** the pipeline while telemetry is on or pending (the browser features reach it) */
+  p?: Pipeline
+  /** the privacy engine (the browser features hash with it) */
+  priv: any
+  private agg_?: Aggregator
+  private invalid_ = 0
+  private closed_ = false
+  private exit_?: () => void
 
   /** Throws TypeError/RangeError for bad options; nothing after construction throws. */
   constructor(options: Options) {
@@ -97,41 +133,38 @@ export class TelemetryClient {
     checkBackends(cfg.backend)
     this.config = cfg
     const sig = isNode() ? undefined : browserSignals()
-    this.decision = decide(cfg.projectName, cfg.enabled, cfg.env, sig ? loadChoice(cfg.projectName) : undefined, sig)
-    const d = this.decision
-    if (cfg.debug) console.error(`astrid: client ${cfg.projectName}: telemetry ${d.enabled ? 'on' : d.enabled === false ? 'off' : 'pending'} (${d.rule})`)
-    if (d.enabled !== false) this.start(d.enabled === null)
+    const d = (this.decision = decide(cfg.projectName, cfg.enabled, cfg.env, sig ? loadChoice(cfg.projectName) : undefined, sig))
+    if (cfg.debug) console.error(`astrid: ${cfg.projectName}: telemetry ${d.enabled ? 'on' : d.enabled === false ? 'off' : 'pending'} (${d.rule})`)
+    if (d.enabled !== false) this.start_(d.enabled === null)
     else if (__NODE__ && d.rule === 'default' && isNode() && !isCI(cfg.env)) {
       // the last rule is the consent file the Python CLI writes: records wait while it is read
-      this.start(true)
-      this.ready = readConsentFile(cfg.projectName, cfg.env).then((stored) => this.apply(decide(cfg.projectName, cfg.enabled, cfg.env, stored)))
+      this.start_(true)
+      this.ready = readConsentFile(cfg.projectName, cfg.env).then((stored) => this.apply_(decide(cfg.projectName, cfg.enabled, cfg.env, stored)))
     }
   }
 
-  private start(held: boolean): void {
-    if (this.p || this.closed) return
+  private start_(held: boolean): void {
+    if (this.p || this.closed_) return
     const cfg = this.config
     const backends = createBackends(cfg)
     this.priv = createPrivacyEngine({ projectName: cfg.projectName, ...cfg.privacy })
-    this.agg = aggregator(cfg.maxMetricSeries)
-    this.p = pipeline(cfg, backends, resourceOf(cfg), this.priv, this.agg)
+    this.p = pipeline(cfg, backends, resourceOf(cfg), this.priv, (this.agg_ = aggregator(cfg.maxMetricSeries)))
     this.p.held = held
     if (__NODE__ && cfg.installAtexit && isNode() && g.process.once) {
       // flush when the event loop empties, bounded by shutdownTimeout (our timers never hold it)
-      this.exitHook = () => void this.shutdown()
-      g.process.once('beforeExit', this.exitHook)
+      g.process.once('beforeExit', (this.exit_ = () => void this.shutdown()))
     }
   }
 
-  private apply(d: Decision): void {
+  private apply_(d: Decision): void {
     try {
       this.decision = d
+      const p = this.p
       if (d.enabled) {
-        this.start(false)
+        this.start_(false)
         if (this.p) this.p.release()
-      } else if (d.enabled === false && this.p) {
+      } else if (d.enabled === false && p) {
         // consent refused or withdrawn: nothing more leaves, queued records included
-        const p = this.p
         this.p = undefined
         p.held = true
         p.clear()
@@ -142,118 +175,78 @@ export class TelemetryClient {
 
   /** Is telemetry on (records are sent)? False while consent is pending. */
   get enabled(): boolean {
-    return !this.closed && !!this.p && !this.p.held
+    return !!this.on_() && !this.p!.held
   }
 
-  private bad(): void {
-    this.invalid++
+  /** the pipeline when records are taken (not shut down, consent not refused) */
+  private on_(): Pipeline | undefined {
+    return this.closed_ ? undefined : this.p
+  }
+
+  /** Enqueue a record: `name` undefined (invalid) or a throw is counted in `invalid`; `link` takes the current span's id. */
+  private put_(type: TelemetryRecord['type'], name: unknown, more: () => Partial<TelemetryRecord>, link: 'spanId' | 'parentSpanId' = 'spanId'): void {
+    const p = this.on_()
+    if (p)
+      try {
+        if (!name) throw 0
+        const r = { type, id: '', name, time: now(), ...more() } as TelemetryRecord
+        const c = current()
+        if (c) (r.traceId = c.traceId), (r[link] = c.spanId)
+        p.enqueue(r)
+      } catch {
+        this.invalid_++
+      }
   }
 
   /** Record a named event with attributes. Never throws, never blocks. */
   trackEvent(name: string, attributes?: Attrs): void {
-    const p = this.p
-    if (!p || this.closed) return
-    try {
-      const n = nameOf(name)
-      if (!n) return this.bad()
-      const r: TelemetryRecord = { type: 'event', id: '', name: n, time: now(), attributes: copy(attributes) }
-      const c = current()
-      if (c) (r.traceId = c.traceId), (r.parentSpanId = c.spanId)
-      p.enqueue(r)
-    } catch {
-      this.bad()
-    }
+    this.put_('event', nameOf(name), () => ({ attributes: copy(attributes) }), 'parentSpanId')
   }
 
   /** Add a measurement; points are aggregated per name+attributes and export interval. */
   trackMetric(name: string, value: number = 1, options?: { metricType?: string; unit?: string; attributes?: Attrs }): void {
-    if (!this.p || this.closed) return
-    try {
-      const o = options || {}
-      const n = nameOf(name)
-      const t = o.metricType || 'counter'
-      if (!n || METRIC_TYPES.indexOf(t) < 0 || typeof value !== 'number' || !isFinite(value) || (t === 'counter' && value < 0)) return this.bad()
-      if (this.agg!.record(n, value, t, copy(o.attributes), typeof o.unit === 'string' ? o.unit : '')) this.p.touch()
-    } catch {
-      this.bad()
-    }
+    const p = this.on_()
+    if (p)
+      try {
+        const o = options || {}
+        const n = nameOf(name)
+        const t = o.metricType || 'counter'
+        if (!n || METRIC_TYPES.indexOf(t) < 0 || typeof value !== 'number' || !isFinite(value) || (t === 'counter' && value < 0)) throw 0
+        if (this.agg_!.record(n, value, t, copy(o.attributes), typeof o.unit === 'string' ? o.unit : '')) p.touch()
+      } catch {
+        this.invalid_++
+      }
   }
 
   /** Record a log line (levels trace/debug/info/warning/error/critical, or an OTel severity number). */
   trackLog(message: string, options?: { level?: string | number; attributes?: Attrs }): void {
-    const p = this.p
-    if (!p || this.closed) return
-    try {
+    this.put_('log', 'log', () => {
       const o = options || {}
       const l = o.level
       const sev = typeof l === 'string' ? SEVERITY[l.toLowerCase()] || 9 : typeof l === 'number' && l >= 1 && l <= 24 ? Math.floor(l) : 9
-      const r: TelemetryRecord = { type: 'log', id: '', name: 'log', time: now(), attributes: copy(o.attributes), body: typeof message === 'string' ? message : safeStr(message), severityNumber: sev, severityText: severityText(sev) }
-      const c = current()
-      if (c) (r.traceId = c.traceId), (r.spanId = c.spanId)
-      p.enqueue(r)
-    } catch {
-      this.bad()
-    }
+      return { attributes: copy(o.attributes), body: typeof message === 'string' ? message : safeStr(message), severityNumber: sev, severityText: severityText(sev) }
+    })
   }
 
   /** Record an error with exception.* attributes (formatted on the worker, not here). */
   trackError(error: unknown, attributes?: Attrs): void {
-    const p = this.p
-    if (!p || this.closed) return
-    try {
-      if (error == null) return this.bad()
-      const r: TelemetryRecord = { type: 'error', id: '', name: 'exception', time: now(), attributes: copy(attributes), body: '', severityNumber: 17, severityText: 'ERROR', error }
-      const c = current()
-      if (c) (r.traceId = c.traceId), (r.spanId = c.spanId)
-      p.enqueue(r)
-    } catch {
-      this.bad()
-    }
+    this.put_('error', error != null && 'exception', () => ({ attributes: copy(attributes), body: '', severityNumber: 17, severityText: 'ERROR', error }))
   }
 
   /** Start a span (child of the current one); end() it yourself. */
   startSpan(name: string, attributes?: Attrs): Span {
-    if (!this.p || this.closed) return NOOP
+    if (!this.on_()) return NOOP
     try {
       const n = nameOf(name)
-      if (!n) return this.bad(), NOOP
+      if (!n) throw 0
       const c = current()
       const r: TelemetryRecord = { type: 'span', id: newId(), name: n, time: now(), attributes: copy(attributes), traceId: c ? c.traceId : newId(), spanId: newSpanId(), status: 'unset', statusMessage: '', events: [], kind: 1 }
       if (c) r.parentSpanId = c.spanId
-      return this.handle(r)
+      return spanOf(r, (r) => this.p && this.p.enqueue(r))
     } catch {
-      return this.bad(), NOOP
+      this.invalid_++
+      return NOOP
     }
-  }
-
-  private handle(r: TelemetryRecord): Span {
-    let done = false
-    // every method: a no-op after end(), and never throws whatever it is given
-    const m =
-      (f: (a?: any, b?: any) => void) =>
-      (a?: any, b?: any): Span => {
-        try {
-          if (!done) f(a, b)
-        } catch {}
-        return s
-      }
-    const s: Span & { record: TelemetryRecord } = {
-      record: r,
-      traceId: r.traceId!,
-      spanId: r.spanId!,
-      setAttribute: m((k, v) => typeof k === 'string' && (r.attributes[k] = v)),
-      setAttributes: m((a) => Object.assign(r.attributes, copy(a))),
-      addEvent: m((name, a) => r.events!.push({ name: safeStr(name), time: now(), attributes: copy(a) })),
-      setStatus: m((st, msg) => /^(ok|error|unset)$/.test(st) && ((r.status = st), (r.statusMessage = msg ? safeStr(msg) : ''))),
-      recordException: m((e) => r.events!.push({ name: 'exception', time: now(), attributes: exceptionAttributes(e) })),
-      end: m(() => {
-        done = true
-        r.end = now()
-        const p = this.p
-        if (p) p.enqueue(r)
-      }),
-    }
-    return s
   }
 
   /**
@@ -262,20 +255,18 @@ export class TelemetryClient {
    */
   span<T>(name: string, attributes: Attrs | ((span: Span) => T), fn?: (span: Span) => T): T {
     if (typeof fn !== 'function') {
-      if (typeof attributes !== 'function') return this.bad(), (undefined as any)
+      if (typeof attributes !== 'function') return this.invalid_++, (undefined as any)
       ;(fn = attributes), (attributes = undefined)
     }
-    const s = this.startSpan(name, attributes as Attrs) as Span & { record?: TelemetryRecord }
+    const s = this.startSpan(name, attributes as Attrs) as Span & { r_?: TelemetryRecord }
     const fail = (e: unknown): void => {
-      try {
-        s.recordException(e)
-        s.setStatus('error', (e && (e as any).name) || 'Error')
-        s.end()
-      } catch {}
+      s.recordException(e)
+      s.setStatus('error', (e && (e as any).name) || 'Error')
+      s.end()
     }
     let out: any
     try {
-      out = s.record ? within(s.record, () => fn!(s)) : fn!(s)
+      out = s.r_ ? within(s.r_, () => fn!(s)) : fn!(s)
     } catch (e) {
       fail(e)
       throw e
@@ -296,7 +287,7 @@ export class TelemetryClient {
   /** Export everything tracked so far; true when all of it was delivered within `timeout` seconds. */
   async flush(timeout?: number): Promise<boolean> {
     try {
-      const t = await this.settle(secs(timeout, this.config.shutdownTimeout))
+      const t = await this.settle_(timeout)
       return this.p ? await this.p.flush(t) : true
     } catch {
       return false
@@ -305,11 +296,11 @@ export class TelemetryClient {
 
   /** Flush, then stop the worker and close backends. Idempotent; honours `timeout` seconds. */
   async shutdown(timeout?: number): Promise<boolean> {
-    this.closed = true
+    this.closed_ = true
     const p = this.p
     try {
-      if (__NODE__ && this.exitHook) g.process.removeListener('beforeExit', this.exitHook)
-      const t = await this.settle(secs(timeout, this.config.shutdownTimeout))
+      if (__NODE__ && this.exit_) g.process.removeListener('beforeExit', this.exit_)
+      const t = await this.settle_(timeout)
       const q = this.p || p
       return q ? await q.shutdown(t) : true
     } catch {
@@ -317,8 +308,9 @@ export class TelemetryClient {
     }
   }
 
-  /** Wait (at most `t` seconds) for the consent decision; the seconds left. */
-  private async settle(t: number): Promise<number> {
+  /** Wait (at most `timeout` seconds, default shutdownTimeout) for the consent decision; the seconds left. */
+  private async settle_(timeout: unknown): Promise<number> {
+    const t = timeout == null ? this.config.shutdownTimeout : typeof timeout === 'number' && timeout > 0 && isFinite(timeout) ? timeout : 0
     const end = Date.now() + t * 1000
     let timer: any
     await Promise.race([this.ready, new Promise((r) => (timer = setTimeout(r, t * 1000)))])
@@ -328,18 +320,18 @@ export class TelemetryClient {
 
   /** The end user's choice: remembered (localStorage in browsers, the consent file in Node) and applied now. */
   optIn(): boolean {
-    return this.choose(true)
+    return this.choose_(true)
   }
   optOut(): boolean {
-    return this.choose(false)
+    return this.choose_(false)
   }
-  private choose(granted: boolean): boolean {
+  private choose_(granted: boolean): boolean {
     try {
       const cfg = this.config
       const sig = isNode() ? undefined : browserSignals()
       if (sig) saveChoice(cfg.projectName, granted)
       else if (__NODE__) writeConsentFile(cfg.projectName, granted, cfg.env)
-      this.apply(decide(cfg.projectName, cfg.enabled, cfg.env, granted, sig))
+      this.apply_(decide(cfg.projectName, cfg.enabled, cfg.env, granted, sig))
     } catch {}
     return this.enabled
   }
@@ -347,12 +339,15 @@ export class TelemetryClient {
   /** Counters with the Python SDK's keys: queued, sent, dropped, failed, retries, breaker, failures_by_reason, ... */
   stats(): Record<string, any> {
     try {
-      const out: Record<string, any> = this.p
-        ? this.p.stats()
-        : { enqueued: 0, queued: 0, sent: 0, dropped: 0, failed: 0, retries: 0, rejected: 0, sampled_out: 0, filtered: 0, metric_series_dropped: 0, breaker: 'closed', failures_by_reason: {}, backends: {} }
+      let out: Record<string, any> = {}
+      if (this.p) out = this.p.stats()
+      else {
+        for (const k of IDLE.split(' ')) out[k] = 0
+        Object.assign(out, { breaker: 'closed', failures_by_reason: {}, backends: {} })
+      }
       out.enabled = this.enabled
-      out.invalid = this.invalid
-      out.dropped += this.invalid
+      out.invalid = this.invalid_
+      out.dropped += this.invalid_
       out.consent_rule = this.decision.rule
       out.privacy = this.priv && this.priv.stats ? { ...this.priv.stats() } : {}
       return out
@@ -361,5 +356,3 @@ export class TelemetryClient {
     }
   }
 }
-
-const secs = (t: unknown, d: number): number => (t == null ? d : typeof t === 'number' && t > 0 && isFinite(t) ? t : 0)

@@ -42,61 +42,75 @@ export interface Batch {
   resource: Record<string, unknown>
 }
 
-/** Every client option and its default (the docs' table is generated from this and OPTION_DOCS). */
-export const DEFAULTS = {
-  projectName: '',
-  version: undefined as string | undefined,
-  backend: 'otlp' as Options['backend'],
-  endpoint: undefined as string | undefined,
-  headers: {} as Record<string, string>,
-  enabled: undefined as boolean | undefined,
-  batchSize: 512,
-  flushInterval: 5,
-  maxQueueSize: 20000,
-  compression: 'gzip',
-  compressionLevel: 1,
-  timeout: 10,
-  shutdownTimeout: 5,
-  sampleRate: 1,
-  resourceAttributes: {} as Record<string, unknown>,
-  beforeSend: undefined as ((r: any) => any) | undefined,
-  privacy: undefined as any,
-  eventsAs: 'spans',
-  allowInsecure: false,
-  backoffBase: 0.5,
-  backoffMax: 30,
-  retryAfterMax: 60,
-  breakerThreshold: 5,
-  breakerCooldown: 10,
-  maxMetricSeries: 2000,
-  installAtexit: true,
-  debug: false,
+/** Every client option with its default (`DEFAULTS`, the source of the docs' option table with OPTION_DOCS). */
+export interface Defaults {
+  projectName: string
+  version: string | undefined
+  backend: Options['backend']
+  endpoint: string | undefined
+  headers: Record<string, string>
+  enabled: boolean | undefined
+  batchSize: number
+  flushInterval: number
+  maxQueueSize: number
+  compression: string
+  compressionLevel: number
+  timeout: number
+  shutdownTimeout: number
+  sampleRate: number
+  resourceAttributes: Record<string, unknown>
+  beforeSend: ((r: any) => any) | undefined
+  privacy: any
+  eventsAs: string
+  allowInsecure: boolean
+  backoffBase: number
+  backoffMax: number
+  retryAfterMax: number
+  breakerThreshold: number
+  breakerCooldown: number
+  maxMetricSeries: number
+  installAtexit: boolean
+  debug: boolean
 }
-export type Config = typeof DEFAULTS & { env: Record<string, string | undefined>; [k: string]: any }
+export type Config = Defaults & { env: Record<string, string | undefined>; [k: string]: any }
+
+/**
+ * The options in order, as data: `name` (no default, anything), `name:type` (no default; that type when given),
+ * `name=default`, `name=number/low/high[/1 for an integer]`, `name=choice/choice...` (the first is the default).
+ */
+const SPEC =
+  'projectName=,version:string,backend=otlp,endpoint:string,headers={},enabled:boolean,batchSize=512/1/1e6/1,flushInterval=5/.001/86400,maxQueueSize=20000/1/1e8/1,compression=gzip/none,compressionLevel=1/1/9/1,timeout=10/.001/3600,shutdownTimeout=5/0/3600,sampleRate=1/0/1,resourceAttributes={},beforeSend:function,privacy,eventsAs=spans/logs,allowInsecure=false,backoffBase=.5/0/3600,backoffMax=30/0/86400,retryAfterMax=60/0/86400,breakerThreshold=5/1/1e6/1,breakerCooldown=10/0/86400,maxMetricSeries=2000/1/1e7/1,installAtexit=true,debug=false'
+/** option → its checks: [low, high, integer?] of a number, the choices of a string, or [type] of an option without default */
+const RULES: Record<string, any[]> = {}
+export const DEFAULTS: Defaults = /* @__PURE__ */ (() => {
+  const o: any = {}
+  for (const e of SPEC.split(',')) {
+    const [k, v] = e.split('=')
+    const [n, t] = k.split(':')
+    const p = (v || '').split('/')
+    const x = +p[0]
+    o[n] = v == null ? undefined : v == '{}' ? {} : v == 'true' ? true : v == 'false' ? false : v && x == x ? x : p[0]
+    if (t) RULES[n] = [t]
+    else if (p[1]) RULES[n] = x == x ? p.slice(1).map(Number) : p
+  }
+  return o
+})()
 
 /** Options an end user may set through the environment (Node): ASTRID_<NAME IN SNAKE CASE>. */
 export const ENV_OPTIONS = /* @__PURE__ */ 'backend endpoint headers batchSize flushInterval maxQueueSize compression compressionLevel timeout shutdownTimeout sampleRate eventsAs allowInsecure debug'.split(' ')
 export const envName = (o: string): string => 'ASTRID_' + o.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase()
 
-/** [low, high, integer?] of the numeric options */
-const RANGES: Record<string, [number, number, 1?]> = {
-  batchSize: [1, 1e6, 1], maxQueueSize: [1, 1e8, 1], compressionLevel: [1, 9, 1], breakerThreshold: [1, 1e6, 1], maxMetricSeries: [1, 1e7, 1],
-  flushInterval: [0.001, 86400], timeout: [0.001, 3600], shutdownTimeout: [0, 3600], sampleRate: [0, 1],
-  backoffBase: [0, 3600], backoffMax: [0, 86400], retryAfterMax: [0, 86400], breakerCooldown: [0, 86400],
-}
-const CHOICES: Record<string, string[]> = { compression: ['gzip', 'none'], eventsAs: ['spans', 'logs'] }
-const BOOLS = ['allowInsecure', 'installAtexit', 'debug']
 /** Options of the built-in backends (besides the client's own). */
-export const BACKEND_OPTIONS = ['signingSecret', 'database', 'username', 'password', 'schema', 'tablePrefix', 'createSchema', 'ttlDays', 'protocol', 'tracesEndpoint', 'metricsEndpoint', 'logsEndpoint', 'env', 'storage']
+export const BACKEND_OPTIONS = /* @__PURE__ */ 'signingSecret database username password schema tablePrefix createSchema ttlDays protocol tracesEndpoint metricsEndpoint logsEndpoint env storage'.split(' ')
 
 const g: any = globalThis
 /** The process environment in Node (a copy), {} elsewhere. */
 export const environ = (): Record<string, string | undefined> => {
-  try {
-    return __NODE__ && g.process && g.process.env ? { ...g.process.env } : {}
-  } catch {
-    return {}
-  }
+  if (__NODE__)
+    try {
+      return { ...g.process.env }
+    } catch {}
+  return {}
 }
 
 export const parseBool = (v: unknown): boolean | undefined => {
@@ -131,7 +145,7 @@ export const makeConfig = (options: Options): Config => {
   const env = isObj(options.env) ? (options.env as Record<string, string>) : environ()
   const cfg: any = { env }
   for (const k in options) {
-    if (!(k in DEFAULTS) && BACKEND_OPTIONS.indexOf(k) < 0) bad(`unknown option ${k}`, 1)
+    if (!(k in DEFAULTS) && BACKEND_OPTIONS.indexOf(k) < 0) bad('unknown option ' + k, 1)
   }
   for (const k in DEFAULTS) {
     const d = (DEFAULTS as any)[k]
@@ -142,7 +156,8 @@ export const makeConfig = (options: Options): Config => {
         // an end user's typo in the environment must not break the host program
         v = k === 'headers' ? parseHeaders(raw) : typeof d === 'boolean' ? parseBool(raw) : typeof d === 'number' ? +raw : raw
         if (typeof d === 'number' && !isFinite(v)) v = undefined
-        if (CHOICES[k] && CHOICES[k].indexOf(v) < 0) v = undefined
+        const r = RULES[k]
+        if (typeof d === 'string' && r && r.indexOf(v) < 0) v = undefined
       }
     }
     cfg[k] = v == null ? (isObj(d) ? {} : d) : v
@@ -155,20 +170,23 @@ export const makeConfig = (options: Options): Config => {
 
 const validate = (c: any): void => {
   if (typeof c.projectName !== 'string' || !c.projectName.trim()) bad('projectName must be a non-empty string', 1)
-  if (c.version != null && typeof c.version !== 'string') bad('version must be a string', 1)
-  if (c.enabled != null && typeof c.enabled !== 'boolean') bad('enabled must be true, false or undefined', 1)
-  for (const k in RANGES) {
-    const [lo, hi, int] = RANGES[k]
+  for (const k in DEFAULTS) {
     const v = c[k]
-    if (typeof v !== 'number' || (int && !Number.isInteger(v))) bad(`${k} must be ${int ? 'an integer' : 'a number'} in [${lo}, ${hi}]; got ${String(v)}`, 1)
-    if (!(v >= lo && v <= hi)) bad(`${k} must be in [${lo}, ${hi}]; got ${v}`)
+    const d = (DEFAULTS as any)[k]
+    const r = RULES[k]
+    const [lo, hi, int] = r || []
+    if (typeof d === 'number') {
+      if (typeof v !== 'number' || (int && !Number.isInteger(v))) bad(`${k} must be ${int ? 'an integer' : 'a number'} in [${lo}, ${hi}]; got ${String(v)}`, 1)
+      if (!(v >= lo && v <= hi)) bad(`${k} must be in [${lo}, ${hi}]; got ${v}`)
+    } else if (typeof d === 'boolean') {
+      if (typeof v !== 'boolean') bad(k + ' must be true or false', 1)
+    } else if (isObj(d)) {
+      if (!isObj(v) || (k === 'headers' && Object.keys(v).some((h) => typeof v[h] !== 'string'))) bad(k + ' must be an object' + (k === 'headers' ? ' of strings' : ''), 1)
+    } else if (!r) {
+    } else if (d === undefined) {
+      if (v != null && typeof v !== lo) bad(`${k} must be a ${lo}`, 1)
+    } else if (r.indexOf(v) < 0) bad(`${k} must be one of ${r.join(', ')}; got ${String(v)}`)
   }
-  for (const k in CHOICES) if (CHOICES[k].indexOf(c[k]) < 0) bad(`${k} must be one of ${CHOICES[k].join(', ')}; got ${String(c[k])}`)
-  for (const k of BOOLS) if (typeof c[k] !== 'boolean') bad(`${k} must be true or false`, 1)
-  if (!isObj(c.headers) || Object.keys(c.headers).some((k) => typeof c.headers[k] !== 'string')) bad('headers must be an object of strings', 1)
-  if (!isObj(c.resourceAttributes)) bad('resourceAttributes must be an object', 1)
-  if (c.beforeSend != null && typeof c.beforeSend !== 'function') bad('beforeSend must be a function', 1)
-  if (c.endpoint != null && typeof c.endpoint !== 'string') bad('endpoint must be a URL string', 1)
 }
 
 /** Validate a backend URL at construction; plain http only to loopback unless allowInsecure. */

@@ -1,7 +1,7 @@
 /** What each client option means: the source of the option table in docs/js.md (not part of the bundles). */
-import { DEFAULTS, ENV_OPTIONS, envName } from './config'
+import { DEFAULTS, ENV_OPTIONS, envName, type Defaults } from './config'
 
-export const OPTION_DOCS: Record<keyof typeof DEFAULTS, string> = {
+export const OPTION_DOCS: Record<keyof Defaults, string> = {
   projectName: 'Name of the application or library; becomes `service.name`. Required.',
   version: 'Version of the application; becomes `service.version`.',
   backend: 'Where telemetry goes: `otlp`, `http`, `clickhouse` (Node), `console`, `memory`, a backend object or a list of them.',
