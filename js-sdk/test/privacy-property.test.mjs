@@ -159,6 +159,8 @@ test('without WebCrypto (an http:// page) identifiers are removed and hash actio
     assert.deepStrictEqual(await e.sanitizeAttributes({ user_id: 'u-1', note: 'mail ada@example.com', ok: 1 }), { note: 'mail [REDACTED:email]', ok: 1 })
     assert.deepStrictEqual(e.stats(), { keys_removed: 1, email: 1 })
   } finally {
-    Object.defineProperty(globalThis, 'crypto', saved)
+    // Node 18 has no global crypto: then there is nothing to put back
+    if (saved) Object.defineProperty(globalThis, 'crypto', saved)
+    else delete globalThis.crypto
   }
 })
