@@ -22,40 +22,38 @@ export interface Aggregator {
 
 /** Folds trackMetric calls into one point per (name, type, attributes) and interval; series are bounded. */
 export const aggregator = (maxSeries: number): Aggregator => {
-  let series = new Map<string, any>()
+  // each series is the record it becomes (collect() stamps its id and times)
+  let series = new Map<string, TelemetryRecord>()
   let start = now()
   const a: Aggregator = {
     dropped: 0,
     size: () => series.size,
     record(name, value, type, attributes, unit) {
       const k = name + '\0' + type + '\0' + keyOf(attributes)
+      const h = type === 'histogram'
       let s = series.get(k)
       if (!s) {
         if (series.size >= maxSeries) return !++a.dropped
-        s = { name, type, attributes: { ...attributes }, unit, value: 0, count: 0, sum: 0, min: Infinity, max: -Infinity, buckets: type === 'histogram' ? BOUNDS.map(() => 0).concat(0) : [] }
+        s = { type: 'metric', id: '', name, metricType: type as any, attributes: { ...attributes }, start: 0, time: 0, value: 0, count: 0, unit }
+        if (h) Object.assign(s, { value: undefined, sum: 0, min: Infinity, max: -Infinity, bounds: BOUNDS, bucketCounts: BOUNDS.map(() => 0).concat(0) })
         series.set(k, s)
       }
-      if (type === 'counter') s.value += value
-      else if (type === 'gauge') s.value = value
+      s.count!++
+      if (!h) s.value = type === 'counter' ? s.value! + value : value
       else {
         let i = 0
         while (i < BOUNDS.length && BOUNDS[i] < value) i++
-        s.buckets[i]++
-        s.sum += value
-        s.min = Math.min(s.min, value)
-        s.max = Math.max(s.max, value)
+        s.bucketCounts![i]++
+        s.sum! += value
+        s.min = Math.min(s.min!, value)
+        s.max = Math.max(s.max!, value)
       }
-      s.count++
       return true
     },
     collect() {
       const t = now()
       const out: TelemetryRecord[] = []
-      series.forEach((s) => {
-        const r: TelemetryRecord = { type: 'metric', id: newId(), name: s.name, metricType: s.type, attributes: s.attributes, start, time: t, value: s.value, count: s.count, unit: s.unit }
-        if (s.type === 'histogram') Object.assign(r, { value: undefined, sum: s.sum, min: s.min, max: s.max, bounds: BOUNDS, bucketCounts: s.buckets })
-        out.push(r)
-      })
+      series.forEach((r) => out.push(Object.assign(r, { id: newId(), start, time: t })))
       series = new Map()
       start = t
       return out
