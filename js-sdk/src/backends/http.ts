@@ -13,35 +13,39 @@ const durationNs = (start: any, end: any): number => {
   return (+b.slice(0, -9) - +a.slice(0, -9)) * 1e9 + (+b.slice(-9) - +a.slice(-9))
 }
 
-/** A record as the generic JSON format has it (Python's Record.to_dict). */
+/** A record as the generic JSON format has it (Python's Record.to_dict); undefined fields are left out by JSON.stringify. */
 export const toDict = (r: any): Record<string, unknown> => {
   finalize(r)
-  const d: any = { id: r.id, type: r.type, name: r.name, timestamp: rfc3339(r.time), attributes: { ...r.attributes } }
   const t = r.type
-  if (t === 'event' && r.traceId) (d.trace_id = r.traceId), (d.parent_span_id = r.parentSpanId || null)
-  if (t === 'span') {
+  const span = t === 'span'
+  const traced = r.traceId && t !== 'metric'
+  const m = t === 'metric' && r.metricType
+  const d: any = {
+    id: r.id,
+    type: t,
+    name: r.name,
+    timestamp: rfc3339(r.time),
+    attributes: { ...r.attributes },
+    trace_id: span || traced ? r.traceId : undefined,
+    parent_span_id: span || (traced && t === 'event') ? r.parentSpanId || null : undefined,
+  }
+  if (span)
     Object.assign(d, {
-      trace_id: r.traceId,
       span_id: r.spanId,
-      parent_span_id: r.parentSpanId || null,
       end_timestamp: rfc3339(r.end),
       duration_ms: Math.max(0, durationNs(r.time, r.end) / 1e6),
       status: r.status || 'unset',
       status_message: r.statusMessage || '',
       events: (r.events || []).map((e: any) => ({ name: e.name, timestamp: rfc3339(e.time), attributes: { ...e.attributes } })),
     })
-  }
-  if (t === 'metric') {
-    d.metric_type = r.metricType
-    d.start_timestamp = rfc3339(r.start)
-    if (r.unit) d.unit = r.unit
-    if (r.metricType === 'histogram') Object.assign(d, { count: r.count, sum: r.sum, min: r.min, max: r.max, bounds: r.bounds, bucket_counts: r.bucketCounts })
-    else d.value = r.value
-  }
-  if (t === 'log' || t === 'error') {
-    Object.assign(d, { body: r.body || '', severity_number: r.severityNumber, severity_text: r.severityText })
-    if (r.traceId) (d.trace_id = r.traceId), (d.span_id = r.spanId || '0'.repeat(16))
-  }
+  if (m)
+    Object.assign(
+      d,
+      { metric_type: m, start_timestamp: rfc3339(r.start), unit: r.unit || undefined },
+      m === 'histogram' ? { count: r.count, sum: r.sum, min: r.min, max: r.max, bounds: r.bounds, bucket_counts: r.bucketCounts } : { value: r.value },
+    )
+  if (t === 'log' || t === 'error')
+    Object.assign(d, { body: r.body || '', severity_number: r.severityNumber, severity_text: r.severityText, span_id: traced ? r.spanId || '0'.repeat(16) : undefined })
   return d
 }
 
@@ -57,6 +61,38 @@ export const sign = async (secret: string, body: string | Uint8Array, t = Math.f
   return 't=' + t + ',v1=' + c.createHmac('sha256', secret).update(t + '.').update(body).digest('hex')
 }
 
+/**
+ * POST one JSON body of the otlp or http backend (gzip when configured and over GZIP_MIN_BYTES, signed when
+ * `secret`) and classify the answer; never rejects. `kind` names an internal error; `answer` gets a 2xx body.
+ */
+export const send = async (
+  cfg: Config,
+  url: string,
+  headers: Record<string, string>,
+  json: () => string,
+  timeout: number,
+  kind: string,
+  answer?: (text: string) => void,
+  secret?: string,
+): Promise<ExportResult> => {
+  try {
+    let body: string | Uint8Array = json()
+    const h: Record<string, string> = { ...headers, 'Content-Type': 'application/json' }
+    if (cfg.compression === 'gzip' && body.length > GZIP_MIN_BYTES) {
+      const z = await gzip(body, cfg.compressionLevel)
+      if (z) (body = z), (h['Content-Encoding'] = 'gzip')
+    }
+    // the signature covers the bytes on the wire (after gzip)
+    if (__NODE__ && secret) h[SIGNATURE_HEADER] = await sign(secret, body)
+    const r = await post(url, body, h, timeout, true)
+    const res = fromStatus(r.status, r.header, cfg.retryAfterMax)
+    if (res.ok && answer) answer(r.text)
+    return res
+  } catch (e: any) {
+    return e && /^(timeout|connection_error)$/.test(e.message) ? retry(e.message) : failure(kind + '_internal_error')
+  }
+}
+
 export const http = (cfg: Config) => {
   if (!cfg.endpoint) throw new TypeError("backend 'http' needs endpoint")
   const url = checkEndpoint(cfg.endpoint, cfg.allowInsecure)
@@ -68,22 +104,7 @@ export const http = (cfg: Config) => {
   return {
     name: 'http',
     endpoint: url,
-    async export(batch: { records: any[]; resource: any }, timeout: number): Promise<ExportResult> {
-      try {
-        if (!batch.records.length) return { ok: true }
-        let body: string | Uint8Array = encodeDocument(batch.records, batch.resource)
-        const h: Record<string, string> = { ...cfg.headers, 'Content-Type': 'application/json' }
-        if (cfg.compression === 'gzip' && body.length > GZIP_MIN_BYTES) {
-          const z = await gzip(body, cfg.compressionLevel)
-          if (z) (body = z), (h['Content-Encoding'] = 'gzip')
-        }
-        // the signature covers the bytes on the wire (after gzip)
-        if (__NODE__ && secret) h[SIGNATURE_HEADER] = await sign(secret, body)
-        const r = await post(url, body, h, timeout, true)
-        return fromStatus(r.status, r.header, cfg.retryAfterMax)
-      } catch (e: any) {
-        return e && /^(timeout|connection_error)$/.test(e.message) ? retry(e.message) : failure('http_internal_error')
-      }
-    },
+    export: (batch: { records: any[]; resource: any }, timeout: number): ExportResult | Promise<ExportResult> =>
+      batch.records.length ? send(cfg, url, cfg.headers, () => encodeDocument(batch.records, batch.resource), timeout, 'http', undefined, secret) : { ok: true },
   }
 }

@@ -2,7 +2,8 @@
  * OTLP/HTTP JSON, as Python's encoding/otlp_json.py writes it: records → the request objects of
  * /v1/traces, /v1/metrics and /v1/logs (JSON.stringify them). Hex ids, nanosecond times as
  * strings, 64-bit integers as strings, non-finite doubles as "NaN"/"Infinity"/"-Infinity".
- * Events go out as zero-length spans from encodeTraces or as log records from encodeLogs.
+ * Events go out as zero-length spans from encodeTraces or as log records from encodeLogs. Absent
+ * fields are left undefined, so JSON.stringify leaves them out.
  */
 import { eventSpanId, nanos, SDK_VERSION, type TelemetryRecord as R } from '../records'
 
@@ -16,22 +17,25 @@ export const LOG_UID_KEY = 'log.record.uid'
 
 const dbl = (v: number): number | string => (isFinite(v) ? v : v != v ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity')
 const isInt = (v: any): boolean => Number.isInteger(v) && Math.abs(v) < 2 ** 63
-const nz = (id?: string): string | 0 => (id && /[^0]/.test(id) ? id : 0)
+/** an id that is not all zeros, or undefined */
+const nz = (id?: string): string | undefined => (id && /[^0]/.test(id) ? id : undefined)
+const some = (a: any[] | undefined, f: (x: any) => unknown): unknown[] | undefined => (a && a.length ? a.map(f) : undefined)
 
 /** An OTLP AnyValue: integers (within 64 bits) as intValue strings, other numbers as doubleValue, plain objects as kvlistValue, bytes as base64. */
 export const anyValue = (v: unknown): object => {
   const t = typeof v
+  let p
   return t == 'string'
     ? { stringValue: v }
     : t == 'boolean'
       ? { boolValue: v }
       : t == 'number'
-        ? isInt(v) ? { intValue: String(v) } : { doubleValue: dbl(v as number) }
+        ? isInt(v) ? { intValue: '' + v } : { doubleValue: dbl(v as number) }
         : Array.isArray(v)
           ? { arrayValue: { values: v.map(anyValue) } }
           : ArrayBuffer.isView(v)
             ? { bytesValue: btoa(Array.from(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), (c) => String.fromCharCode(c)).join('')) }
-            : v && [Object.prototype, null].includes(Object.getPrototypeOf(v))
+            : v && ((p = Object.getPrototypeOf(v)) == null || p == Object.prototype)
               ? { kvlistValue: { values: attributes(v as Attrs) } }
               : { stringValue: String(v) }
 }
@@ -66,57 +70,59 @@ export const encodeTraces = (records: R[], resource: Attrs): object =>
     'spans',
     records.map((r) => {
       const ev = r.type == 'event'
-      const parent = nz(r.parentSpanId)
-      const s: any = { traceId: ev ? r.traceId || r.id : r.traceId, spanId: ev ? eventSpanId(r.id) : r.spanId }
-      if (parent) s.parentSpanId = parent
-      Object.assign(s, {
+      const code = ev ? 0 : ({ ok: 1, error: 2 } as any)[r.status!]
+      const msg = !ev && r.statusMessage
+      return {
+        traceId: ev ? r.traceId || r.id : r.traceId,
+        spanId: ev ? eventSpanId(r.id) : r.spanId,
+        parentSpanId: nz(r.parentSpanId),
         name: r.name,
         kind: r.kind || 1,
         startTimeUnixNano: nanos(r.time),
         endTimeUnixNano: nanos(r.end == null ? r.time : r.end),
         attributes: attributes(r.attributes, ev ? extra(r) : []),
-      })
-      if (!ev) {
-        const code = ({ ok: 1, error: 2 } as any)[r.status!]
-        if (r.events && r.events.length)
-          s.events = r.events.map((e) => ({ timeUnixNano: nanos(e.time), name: e.name, attributes: attributes(e.attributes) }))
-        if (code || r.statusMessage) s.status = r.statusMessage ? { message: r.statusMessage, code } : { code }
+        events: ev ? undefined : some(r.events, (e) => ({ timeUnixNano: nanos(e.time), name: e.name, attributes: attributes(e.attributes) })),
+        status: code || msg ? { message: msg || undefined, code } : undefined,
       }
-      return s
     }),
     resource,
   )
 
 /** /v1/metrics body: one OTLP Metric per (name, type, unit, description); counters as delta monotonic sums. */
 export const encodeMetrics = (records: R[], resource: Attrs): object => {
-  const groups = new Map<string, R[]>()
-  for (const m of records) {
-    const k = JSON.stringify([m.name, m.metricType, m.unit || '', m.description || ''])
-    groups.set(k, (groups.get(k) || []).concat(m))
-  }
+  const groups: Record<string, R[]> = {}
+  for (const m of records) (groups[JSON.stringify([m.name, m.metricType, m.unit || '', m.description || ''])] ||= []).push(m)
   return envelope(
     'Metrics',
     'metrics',
-    [...groups.values()].map((ps) => {
+    Object.values(groups).map((ps) => {
       const { name, description, unit, metricType: type } = ps[0]
-      const d: any = { name }
-      const points = ps.map((m) => {
-        const p: any = { attributes: attributes(m.attributes), startTimeUnixNano: nanos(m.start), timeUnixNano: nanos(m.time) }
-        const v = m.value == null ? 0 : m.value
-        if (type != 'histogram') isInt(v) ? (p.asInt = String(v)) : (p.asDouble = dbl(v))
-        else {
-          Object.assign(p, { count: String(m.count || 0), sum: dbl(m.sum || 0) })
-          if (m.bucketCounts && m.bucketCounts.length) p.bucketCounts = m.bucketCounts.map(String)
-          if (m.bounds && m.bounds.length) p.explicitBounds = m.bounds.map(dbl)
-          if (m.count) (p.min = dbl(m.min!)), (p.max = dbl(m.max!))
-        }
-        return p
-      })
-      if (description) d.description = description
-      if (unit) d.unit = unit
-      d[type == 'histogram' ? 'histogram' : type == 'gauge' ? 'gauge' : 'sum'] =
-        type == 'gauge' ? { dataPoints: points } : type == 'histogram' ? { dataPoints: points, aggregationTemporality: 1 } : { dataPoints: points, aggregationTemporality: 1, isMonotonic: true }
-      return d
+      const h = type == 'histogram'
+      const sum = !h && type != 'gauge'
+      return {
+        name,
+        description: description || undefined,
+        unit: unit || undefined,
+        [sum ? 'sum' : type!]: {
+          dataPoints: ps.map((m) => {
+            const v = m.value == null ? 0 : m.value
+            const p: any = { attributes: attributes(m.attributes), startTimeUnixNano: nanos(m.start), timeUnixNano: nanos(m.time) }
+            if (!h) isInt(v) ? (p.asInt = '' + v) : (p.asDouble = dbl(v))
+            else
+              Object.assign(p, {
+                count: '' + (m.count || 0),
+                sum: dbl(m.sum || 0),
+                bucketCounts: some(m.bucketCounts, String),
+                explicitBounds: some(m.bounds, dbl),
+                min: m.count ? dbl(m.min!) : undefined,
+                max: m.count ? dbl(m.max!) : undefined,
+              })
+            return p
+          }),
+          aggregationTemporality: h || sum ? 1 : undefined,
+          isMonotonic: sum || undefined,
+        },
+      }
     }),
     resource,
   )
@@ -130,21 +136,19 @@ export const encodeLogs = (records: R[], resource: Attrs): object =>
     records.map((r) => {
       const t = nanos(r.time)
       const ev = r.type == 'event'
-      const l: any = { timeUnixNano: t, observedTimeUnixNano: t }
-      if (ev) l.eventName = r.name
-      else {
-        if (r.severityNumber) l.severityNumber = r.severityNumber
-        if (r.severityText) l.severityText = r.severityText
-        if (r.body) l.body = anyValue(r.body)
+      const trace = nz(r.traceId)
+      return {
+        timeUnixNano: t,
+        observedTimeUnixNano: t,
+        eventName: ev ? r.name : undefined,
+        severityNumber: (!ev && r.severityNumber) || undefined,
+        severityText: (!ev && r.severityText) || undefined,
+        body: !ev && r.body ? anyValue(r.body) : undefined,
+        attributes: attributes(r.attributes, extra(r, true)),
+        traceId: trace,
+        // an event logs under its parent span
+        spanId: trace && nz(ev ? r.parentSpanId : r.spanId),
       }
-      l.attributes = attributes(r.attributes, extra(r, true))
-      // an event logs under its parent span
-      const span = nz(ev ? r.parentSpanId : r.spanId)
-      if (nz(r.traceId)) {
-        l.traceId = r.traceId
-        if (span) l.spanId = span
-      }
-      return l
     }),
     resource,
   )
