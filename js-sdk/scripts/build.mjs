@@ -63,7 +63,10 @@ async function iife() {
 // first, the Node ESM build adds the Node-only ones, and the other two builds reuse that cache.
 let mangleCache = {}
 writeFileSync(join(out, 'astrid.min.js'), await iife())
-mangleCache = (await build({ ...node, format: 'esm', outfile: join(out, 'astrid.mjs'), mangleCache })).mangleCache
+// astrid.mjs gets a require of its own: Node before 20.16 has no process.getBuiltinModule, and a module that
+// only arrives through import() a tick later is too late for the span context (AsyncLocalStorage)
+const esmRequire = "import { createRequire as __astridCreateRequire } from 'node:module';\nconst require = __astridCreateRequire(import.meta.url);"
+mangleCache = (await build({ ...node, format: 'esm', outfile: join(out, 'astrid.mjs'), mangleCache, banner: { js: esmRequire } })).mangleCache
 await Promise.all([
   build({ ...node, format: 'cjs', platform: 'node', outfile: join(out, 'astrid.cjs'), mangleCache }),
   build({ ...browser, entryPoints: [join(src, 'index.ts')], format: 'esm', outfile: join(out, 'astrid.browser.mjs'), mangleCache }),

@@ -24,9 +24,14 @@ export interface Span {
 }
 
 // The current span: AsyncLocalStorage in Node (follows awaits), a plain variable elsewhere (sync code).
-const hooks = __NODE__ && g.process && g.process.getBuiltinModule ? g.process.getBuiltinModule('node:async_hooks') : undefined
+// Node before 20.16 has no getBuiltinModule: require then (astrid.cjs's own; astrid.mjs makes one in its first lines)
+const hooks = __NODE__ && g.process ? (() => {
+  try {
+    return g.process.getBuiltinModule ? g.process.getBuiltinModule('node:async_hooks') : require('node:async_hooks')
+  } catch {}
+})() : undefined
 let als = hooks ? new hooks.AsyncLocalStorage() : undefined
-// Node before 20.16 has no getBuiltinModule: the module arrives a tick later
+// where neither exists, the module arrives a tick later
 if (__NODE__ && !als && g.process && g.process.versions && g.process.versions.node && typeof g.document !== 'object')
   nodeModule('async_hooks').then((m) => (als = als || new m.AsyncLocalStorage()), () => {})
 let cur: TelemetryRecord | undefined
