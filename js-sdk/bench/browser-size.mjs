@@ -7,19 +7,21 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
-import { shrink } from '../scripts/size.mjs'
+import { BROWSER, shrink } from '../scripts/size.mjs'
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
 export const FULL_BUDGET = 8 * 1024
 const sizeOf = (code) => ({ min: code.length, gzip: gzipSync(code, { level: 9 }).length })
 
+/** bytes each browser module puts into esbuild's minified output (before terser and gzip), of the last app built with `modules` */
+let modules = []
 async function app (source) {
   const r = await build({
     stdin: { contents: source, resolveDir: root, loader: 'ts' },
-    bundle: true, minify: true, write: false, format: 'esm', platform: 'browser', target: 'es2019',
-    define: { __NODE__: 'false' }, external: ['node:*'], logLevel: 'silent',
+    ...BROWSER, minify: true, write: false, format: 'esm', logLevel: 'silent', metafile: true,
   })
-  // the same two minifier passes as our own bundles (esbuild, then terser: scripts/size.mjs)
+  modules = Object.entries(Object.values(r.metafile.outputs)[0].inputs).filter(([f]) => f.includes('browser/')).map(([f, i]) => [f.replace(/^.*browser\//, ''), i.bytesInOutput]).sort((a, b) => b[1] - a[1])
+  // the same options (BROWSER: internal `_` names renamed) and minifier passes as our own bundles (esbuild, then terser: scripts/size.mjs)
   return sizeOf(await shrink(r.outputFiles[0].text, true))
 }
 
@@ -33,6 +35,7 @@ if (!fs.existsSync(dist)) {
 add('astrid.min.js (IIFE: core + all autocapture)', sizeOf(fs.readFileSync(dist)), 'budget ' + FULL_BUDGET + ' B')
 add('app: init + trackEvent (no autocapture)', await app("import { init, trackEvent } from './src/index'; init({ projectName: 'a', enabled: true }); trackEvent('x')"))
 add('app: init + autocapture (all features)', await app("import { init } from './src/index'; import { autocapture } from './src/browser/index'; init({ projectName: 'a', enabled: true }); autocapture({ pageViews: true, clicks: true, outboundLinks: true, fileDownloads: true, forms: true, scrollDepth: true, engagement: true, pageLeave: true })"))
+const browserModules = modules
 add('app: init + browser base (sessions, device, delivery)', await app("import { init } from './src/index'; import { browser } from './src/browser/index'; init({ projectName: 'a', enabled: true }); browser({})"))
 for (const f of ['pageViews', 'elementClicks', 'outboundLinks', 'fileDownloads', 'forms', 'scrollDepth', 'engagement', 'pageLeave']) {
   add(`app: init + browser base + ${f}`, await app(`import { init } from './src/index'; import { browser, ${f} } from './src/browser/index'; init({ projectName: 'a', enabled: true }); browser({}, undefined, [${f}])`))
@@ -56,9 +59,12 @@ const browserOnly = rows[2].gzip - rows[1].gzip
 const base = rows[3].gzip
 for (const r of rows) if (/browser base \+/.test(r.name)) r.note = '+' + (r.gzip - base) + ' B over the base'
 rows[3].note = '+' + (base - rows[1].gzip) + ' B over the app without autocapture'
-if (process.argv.includes('--json')) console.log(JSON.stringify({ rows, autocaptureAdds: browserOnly, budget: FULL_BUDGET }, null, 2))
+if (process.argv.includes('--json')) console.log(JSON.stringify({ rows, autocaptureAdds: browserOnly, budget: FULL_BUDGET, browserModules: Object.fromEntries(browserModules) }, null, 2))
 else {
   console.log('| bundle | min | min+gzip | note |\n|---|---:|---:|---|')
   for (const r of rows) console.log(`| ${r.name} | ${r.min} | ${r.gzip} | ${r.note} |`)
+  console.log('\n| browser module (app with every feature) | bytes in esbuild\'s minified output |\n|---|---:|')
+  for (const [f, n] of browserModules) console.log(`| ${f} | ${n} |`)
+  console.log(`| all browser modules | ${browserModules.reduce((t, [, n]) => t + n, 0)} |`)
   console.log(`\nautocapture adds ${browserOnly} B min+gzip to an app; full IIFE ${full.gzip} B of the ${FULL_BUDGET} B budget (${full.gzip <= FULL_BUDGET ? 'within' : 'OVER'})`)
 }

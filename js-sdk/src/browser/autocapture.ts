@@ -33,9 +33,6 @@ export interface AutocaptureOptions extends SessionOptions, DeliveryOptions {
 /** Every feature, for `data-autocapture="all"`. */
 export const FEATURES = ['pageViews', 'clicks', 'outboundLinks', 'fileDownloads', 'forms', 'scrollDepth', 'engagement', 'pageLeave'] as const
 
-/** Rules under which nothing may run: the browser's privacy signals, or the app said no. */
-const FINAL = /^(do_not_track|global_privacy_control|argument)$/
-
 const installed = new WeakSet<object>()
 
 /**
@@ -46,9 +43,9 @@ const installed = new WeakSet<object>()
  */
 export const browser = (options: AutocaptureOptions = {}, client: TelemetryClient | undefined = getClient(), features: ((ctx: Ctx) => void)[] = []) => {
   const c: any = client
-  if (!c || !doc || installed.has(c)) return
-  const d = c.decision
-  if (d && d.enabled === false && FINAL.test(d.rule)) return
+  const rule = (re: RegExp): boolean => !!c.decision && re.test(c.decision.enabled + c.decision.rule)
+  // the browser's privacy signals, or the app said no: nothing may run
+  if (!c || !doc || installed.has(c) || rule(/^false(do_not_track|global_privacy_control|argument)$/)) return
   installed.add(c)
   const o = options || {}
   const cfg = c.config
@@ -66,10 +63,10 @@ export const browser = (options: AutocaptureOptions = {}, client: TelemetryClien
       return r
     }
   }
-  const explicit = (): boolean => !!c.decision && c.decision.enabled === true && /^(argument|stored_consent)$/.test(c.decision.rule)
+  // fingerprinting: only under explicit consent (never under DNT, GPC or pending consent)
+  const explicit = (): boolean => rule(/^true(argument|stored_consent)$/)
   if (o.deviceFootprint) {
     const want = (): void => {
-      // fingerprinting: never under DNT, GPC or pending consent (those never reach `enabled: true`)
       if (footprint || !explicit() || !c.priv) return
       const coarse = deviceContext()
       c.priv
@@ -106,26 +103,15 @@ export const browser = (options: AutocaptureOptions = {}, client: TelemetryClien
   // beacons, records deferred to the outbox, persisted, resent, dropped from the full outbox)
   after('stats', (r) => (r.browser = del.stats()))
   // "memory": the choice applies to this page only and is not remembered on the device
-  const forget = (): void => local.del('astrid.consent.' + cfg.projectName)
+  const forget = (): void => local('astrid.consent.' + cfg.projectName, null)
   if (mem) after('optIn', forget), after('optOut', forget)
   return { stats: del.stats }
 }
 
-const opt = (v: unknown): any => (typeof v === 'object' ? v : {})
-
 /** Astrid.autocapture({pageViews: true, clicks: true, ...}): the base and every feature asked for. */
 export const autocapture = (options: AutocaptureOptions = {}, client: TelemetryClient | undefined = getClient()) => {
-  const o = options || {}
-  return browser(o, client, [
-    (ctx) => {
-      if (o.pageViews) pageViews(ctx, opt(o.pageViews))
-      if (o.clicks) elementClicks(ctx)
-      if (o.outboundLinks) outboundLinks(ctx)
-      if (o.fileDownloads) fileDownloads(ctx, opt(o.fileDownloads))
-      if (o.forms) forms(ctx)
-      if (o.scrollDepth) scrollDepth(ctx)
-      if (o.engagement) engagement(ctx)
-      if (o.pageLeave) pageLeave(ctx)
-    },
-  ])
+  const o: any = options || {}
+  // in the order of FEATURES; an object option (pageViews: {hashChanges}, fileDownloads: {extensions}) is the feature's options
+  const fns: ((ctx: Ctx, o: any) => void)[] = [pageViews, elementClicks, outboundLinks, fileDownloads, forms, scrollDepth, engagement, pageLeave]
+  return browser(o, client, [(ctx) => FEATURES.forEach((k, i) => o[k] && fns[i](ctx, typeof o[k] === 'object' ? o[k] : {}))])
 }

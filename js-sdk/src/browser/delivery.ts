@@ -21,9 +21,9 @@ export interface DeliveryOptions {
 
 const ENCODE: Record<string, (r: any[], res: any) => unknown> = { traces: encodeTraces, metrics: encodeMetrics, logs: encodeLogs }
 
-
 export const delivery = (client: any, me: string, o: DeliveryOptions) => {
   const cfg = client.config
+  const nav = g.navigator
   const box = o.outbox === false ? undefined : outbox(cfg.projectName, me)
   const st = { keepalive_batches: 0, split: 0, beacon: 0, deferred: 0 }
   const gzip = cfg.compression
@@ -31,17 +31,15 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
   /** keepalive bytes in flight */
   let inflight = 0
   let failing = false
-  const pipe = (): any => client.p
-  const consented = (): boolean => !!client.decision && client.decision.enabled === true
-
-  /** fetch keepalive on the way out; sendBeacon where keepalive does not exist */
-  const canKeepalive = (): boolean => !!g.Request && 'keepalive' in g.Request.prototype
+  const decided = (): boolean | null | undefined => client.decision && client.decision.enabled
 
   const wrap = (l: any): void => {
     const b = l.b
     if (!b || b.__astrid) return
     const orig = b.export.bind(b)
     const lane = l.name
+    /** keep a batch in the outbox for this page (`owner` me) or for whoever drains next ('') */
+    const keep = (batch: any, owner: string, now?: boolean): unknown => box && box.save(batch.records, batch.resource, lane, owner, now)
     /** the requests the backend makes for this batch, [url, body], uncompressed as on the way out */
     const bodies = (batch: any): string[][] => {
       if (b.name === 'http') return [[b.endpoint, encodeDocument(batch.records, batch.resource)]]
@@ -50,67 +48,57 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
       for (const r of batch.records) (by[signalOf(r.type, cfg.eventsAs)] ||= []).push(r)
       return Object.keys(by).map((sig) => [b.endpoint + '/v1/' + sig, JSON.stringify(ENCODE[sig](by[sig], batch.resource))])
     }
-    /** custom headers (auth) cannot ride a beacon; only the built-in JSON backends know their URLs */
-    const beacon = (reqs: string[][]): boolean => {
-      const nav = g.navigator
-      return !Object.keys(cfg.headers || {}).length && !!nav.sendBeacon && reqs.every(([url, body]) => url && nav.sendBeacon(url, new g.Blob([body], { type: 'text/plain' })))
-    }
-    const later = (batch: any): void => {
-      if (box) box.save(batch.records, batch.resource, lane, '', true)
-    }
     /** send now, on the way out: the request is started before this returns */
-    const out = (batch: any): void => {
-      const n = batch.records.length
-      if (failing || g.navigator.onLine === false) return later(batch)
+    const out = (batch: any): unknown => {
+      const recs = batch.records
+      const n = recs.length
       let reqs: string[][]
+      let bytes = 0
       try {
+        if (failing || nav.onLine === false) throw 0
         reqs = bodies(batch)
       } catch {
-        return later(batch)
+        return keep(batch, '', true)
       }
-      let bytes = 0
       for (const r of reqs) bytes += r[1].length
       if (bytes + inflight > KEEPALIVE_BUDGET) {
-        if (n > 1 && bytes > KEEPALIVE_BUDGET - inflight) {
-          // halves that fit go now; what does not fit waits in the outbox for the next page
-          st.split++
-          const h = n >> 1
-          out({ records: batch.records.slice(0, h), resource: batch.resource })
-          out({ records: batch.records.slice(h), resource: batch.resource })
-          return
-        }
-        st.deferred += n
-        return later(batch)
+        // halves that fit go now; a single record that does not fit waits in the outbox for the next page
+        if (n < 2) return (st.deferred += n), keep(batch, '', true)
+        st.split++
+        for (const part of [recs.slice(0, n >> 1), recs.slice(n >> 1)]) out({ records: part, resource: batch.resource })
+        return
       }
-      if (!canKeepalive() && o.beacon && beacon(reqs)) return void st.beacon++
+      // sendBeacon only where fetch keepalive does not exist, when asked for; custom headers (auth)
+      // cannot ride a beacon, and only the built-in JSON backends know their URLs
+      if (
+        !(g.Request && 'keepalive' in g.Request.prototype) &&
+        o.beacon &&
+        !Object.keys(cfg.headers || {}).length &&
+        nav.sendBeacon &&
+        reqs.every(([url, body]) => url && nav.sendBeacon(url, new g.Blob([body], { type: 'text/plain' })))
+      )
+        return st.beacon++
       st.keepalive_batches++
       inflight += bytes
-      const copy = { records: batch.records.slice(), resource: batch.resource }
+      const copy = { records: recs.slice(), resource: batch.resource }
       Promise.resolve(orig(copy, cfg.timeout))
-        .then((r: any) => {
-          // the page lived on (a hidden tab): keep what failed for later
-          if (r && r.ok === false && box) box.save(copy.records, copy.resource, lane, '')
-        })
+        // the page lived on (a hidden tab): keep what failed for later
+        .then((r: any) => r && r.ok === false && keep(copy, ''))
         .catch(() => {})
         .then(() => (inflight -= bytes))
     }
     b.export = async (batch: any, timeout: number): Promise<any> => {
-      if (hiding) {
-        out(batch)
-        return { ok: true }
-      }
+      if (hiding) return out(batch), { ok: true }
       const before = batch.records.slice()
       const r = await orig(batch, timeout)
       if (box && r) {
         const left = new Set(batch.records.map((x: any) => x.id))
         const done = new Set<string>()
         for (const x of before) if (r.ok !== false || !left.has(x.id)) done.add(x.id)
-        if (r.ok === false && r.retryable) {
-          failing = true
-          box.save(batch.records, batch.resource, lane, me)
+        if ((failing = r.ok === false && !!r.retryable)) {
           // the batches queued behind this one wait as long: keep them too
-          for (const item of l.q) if (item.records !== batch.records) box.save(item.records, item.resource, lane, me)
-        } else failing = false
+          for (const item of [batch, ...l.q]) if (item === batch || item.records !== batch.records) keep(item, me)
+        }
         if (done.size) box.remove(done)
       }
       return r
@@ -118,22 +106,18 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
     b.__astrid = out
   }
 
-  /** make sure every lane of the current pipeline is wrapped (the pipeline is new after optIn) */
-  const ensure = (): any => {
-    const p = pipe()
-    if (p) for (const l of p.lanes) wrap(l)
-    return p
+  /** every lane of the current pipeline, wrapped (the pipeline is new after optIn) */
+  const lanes = (): any[] => {
+    const p = client.p
+    const ls = p ? p.lanes : []
+    ls.forEach(wrap)
+    return ls
   }
 
   /** batches waiting in the lanes (behind a request in flight) leave now too */
-  const sweep = (): void => {
-    const p = pipe()
-    if (!p) return
-    for (const l of p.lanes) {
-      const keep = l.busy ? 1 : 0
-      for (const item of l.q.splice(keep)) l.b.__astrid && l.b.__astrid(item)
-    }
-  }
+  const sweep = safe(() => {
+    for (const l of lanes()) if (l.b) for (const item of l.q.splice(l.busy ? 1 : 0)) l.b.__astrid(item)
+  })
 
   let hides = 0
   /** from now on every batch leaves at once, in plain JSON with keepalive */
@@ -144,15 +128,16 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
     // still here and visible a while later (a download link, a link that did not navigate, or a
     // slow navigation): back to normal; until then plain keepalive sends cost a little more bytes
     const n = ++hides
-    setTimeout(() => n === hides && doc.visibilityState === 'visible' && show(), 3000)
     // batches waiting behind a request in flight leave too, as soon as they reach their lane
     const t = setInterval(sweep, 20)
-    setTimeout(() => clearInterval(t), 3000)
+    setTimeout(() => {
+      clearInterval(t)
+      if (n === hides && doc.visibilityState === 'visible') show()
+    }, 3000)
   }
 
   const hide = safe(() => {
-    const p = ensure()
-    if (!p) return
+    if (!client.p) return
     leaving()
     sweep()
     client.flush(0)
@@ -167,10 +152,11 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
 
   const drain = safe(() => {
     if (!box) return
-    if (client.decision && client.decision.enabled === false) return box.clear()
-    const p = ensure()
-    if (!p || !consented()) return
-    box.claim((e) => p.resend(e.r, e.s, e.b))
+    const d = decided()
+    if (d === false) return box.clear()
+    const p = client.p
+    lanes()
+    if (p && d) box.claim((e) => p.resend(e.r, e.s, e.b))
   })
 
   const show = (): void => {
@@ -183,7 +169,7 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
   // a link that will navigate this tab, or a form submitted for real: the page is about to go, so
   // what is queued from now on (the click itself) must not wait for an asynchronous gzip
   const soon = (e: any): void => {
-    const a = e.type === 'submit' ? e.target : e.target && e.target.closest && e.target.closest('a[href]')
+    const a = e.type === 'submit' ? e.target : e.target.closest && e.target.closest('a[href]')
     if (a && !e.defaultPrevented && !(a.target && a.target !== '_self') && !/^(#|javascript:)/i.test(a.getAttribute('href') || a.getAttribute('action') || '')) leaving()
   }
   on(win, 'click', soon, false)
@@ -195,11 +181,10 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
   on(win, 'pageshow', (e: any) => e.persisted && show())
   on(win, 'online', () => {
     failing = false
-    const p = ensure()
-    if (p) p.retryNow()
+    if (lanes().length) client.p.retryNow()
     drain()
   })
-  ensure()
+  lanes()
   drain()
-  return { ensure, stats: () => ({ ...st, ...(box ? box.stats : {}) }), clear: () => box && box.clear() }
+  return { ensure: lanes, stats: () => ({ ...st, ...(box && box.stats) }), clear: () => box && box.clear() }
 }

@@ -1,26 +1,14 @@
 /** Coarse device context from standard APIs (browser and OS family with major version, type, screen, language, time zone). */
 import { g } from './env'
 
-const BROWSERS: [RegExp, string][] = [
-  [/Edg(?:e|A|iOS)?\/(\d+)/, 'Edge'],
-  [/(?:OPR|Opera)\/(\d+)/, 'Opera'],
-  [/SamsungBrowser\/(\d+)/, 'Samsung Internet'],
-  [/(?:Firefox|FxiOS)\/(\d+)/, 'Firefox'],
-  [/(?:Chrome|CriOS)\/(\d+)/, 'Chrome'],
-  [/Version\/(\d+).*Safari/, 'Safari'],
-]
-const SYSTEMS: [RegExp, string][] = [
-  [/Windows NT (\d+)/, 'Windows'],
-  [/(?:iPhone|iPad|iPod).*? OS (\d+)/, 'iOS'],
-  [/Mac OS X (\d+)/, 'macOS'],
-  [/Android (\d+)/, 'Android'],
-  [/CrOS/, 'ChromeOS'],
-  [/Linux/, 'Linux'],
-]
-
-const match = (ua: string, table: [RegExp, string][]): [string, string] | undefined => {
-  for (const [re, name] of table) {
-    const m = re.exec(ua)
+/**
+ * The first `name=pattern` (`;`-separated, in order) whose pattern matches `ua`: [name, major
+ * version ('' when the pattern has no version)].
+ */
+const family = (ua: string, table: string): string[] | undefined => {
+  for (const row of table.split(';')) {
+    const [name, re] = row.split('=')
+    const m = new RegExp(re).exec(ua)
     if (m) return [name, m[1] || '']
   }
 }
@@ -34,8 +22,8 @@ export const deviceContext = (): Record<string, string | number> => {
   const ua: string = n.userAgent || ''
   const s = g.screen || {}
   const out: Record<string, string | number> = {}
-  const b = match(ua, BROWSERS)
-  const o = match(ua, SYSTEMS)
+  const b = family(ua, 'Edge=Edg(?:e|A|iOS)?/(\\d+);Opera=(?:OPR|Opera)/(\\d+);Samsung Internet=SamsungBrowser/(\\d+);Firefox=(?:Firefox|FxiOS)/(\\d+);Chrome=(?:Chrome|CriOS)/(\\d+);Safari=Version/(\\d+).*Safari')
+  const o = family(ua, 'Windows=Windows NT (\\d+);iOS=(?:iPhone|iPad|iPod).*? OS (\\d+);macOS=Mac OS X (\\d+);Android=Android (\\d+);ChromeOS=CrOS;Linux=Linux')
   if (b) {
     out['browser.name'] = b[0]
     out['browser.version'] = b[1]
@@ -45,9 +33,9 @@ export const deviceContext = (): Record<string, string | number> => {
     // Windows NT 10 is Windows 10 and 11 alike; a major version is all we keep anyway
     if (o[1]) out['os.version'] = o[1]
   }
-  const touch = (n.maxTouchPoints || 0) > 1
   // iPads say "Mobile" too (and pose as a Mac with a touch screen); Android tablets do not
-  out['device.type'] = /iPad|Tablet/.test(ua) || (/Android/.test(ua) && !/Mobile/.test(ua)) || (o && o[0] === 'macOS' && touch) ? 'tablet' : /Mobi|iPhone|iPod/.test(ua) ? 'mobile' : 'desktop'
+  out['device.type'] =
+    /iPad|Tablet/.test(ua) || (/Android/.test(ua) && !/Mobile/.test(ua)) || (o && o[0] === 'macOS' && n.maxTouchPoints > 1) ? 'tablet' : /Mobi|iPhone|iPod/.test(ua) ? 'mobile' : 'desktop'
   if (s.width) {
     out['screen.width'] = s.width
     out['screen.height'] = s.height

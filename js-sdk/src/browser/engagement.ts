@@ -1,40 +1,47 @@
 /** Engaged time: counted only while the page is visible and has focus. `page.engagement` reports it. */
-import { doc, on, win } from './env'
 import type { Ctx } from './context'
+import { doc, on, win } from './env'
 
-/** A stopwatch that runs only while the page is visible and focused. */
-export const stopwatch = () => {
+/**
+ * A stopwatch that runs only while the page is visible and focused; each call returns the engaged
+ * milliseconds since the previous call.
+ */
+export const stopwatch = (): (() => number) => {
   let total = 0
   let since = 0
-  const active = (): boolean => doc.visibilityState === 'visible' && doc.hasFocus()
   const tick = (): void => {
     const t = Date.now()
     if (since) total += t - since
-    since = active() ? t : 0
+    since = doc.visibilityState === 'visible' && doc.hasFocus() ? t : 0
   }
   tick()
   for (const t of ['focus', 'blur', 'pageshow', 'pagehide']) on(win, t, tick)
   on(doc, 'visibilitychange', tick)
-  return {
-    /** engaged milliseconds so far (and restart the count when `reset`) */
-    take(reset?: boolean): number {
-      tick()
-      const n = total
-      if (reset) total = 0
-      return n
-    },
+  return () => {
+    tick()
+    const n = total
+    total = 0
+    return n
   }
 }
 
+/**
+ * The time reports of `page.engagement` and `page.leave`: `fn(path, ms, final)` with the path the
+ * time was spent on and the engaged milliseconds since the last report; `path` moves on after each.
+ */
+export const timed =
+  (ctx: Ctx, fn: (path: string, ms: number, final?: boolean) => void) => {
+    const take = stopwatch()
+    let path = ctx.path()
+    return (final?: boolean): void => {
+      fn(path, take(), final)
+      path = ctx.path()
+    }
+  }
+
 /** `page.engagement` with `engagement.time_ms` each time the page is hidden or the SPA moves on. */
 export const engagement = (ctx: Ctx): void => {
-  const w = ctx.watch()
-  let path = ctx.path()
-  const report = (): void => {
-    const ms = w.take(true)
-    if (ms > 0) ctx.track('page.engagement', { 'url.path': path, 'engagement.time_ms': ms })
-    path = ctx.path()
-  }
+  const report = timed(ctx, (path, ms) => ms > 0 && ctx.track('page.engagement', { 'url.path': path, 'engagement.time_ms': ms }))
   ctx.hide.push(report)
   ctx.views.push(report)
 }

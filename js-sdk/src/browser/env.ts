@@ -4,7 +4,7 @@ export const g: any = globalThis
 export const win: any = typeof window !== 'undefined' ? window : undefined
 export const doc: any = win && win.document
 
-/** addEventListener that never throws. */
+/** addEventListener that never throws (capture phase unless `opts` says otherwise). */
 export const on = (target: any, type: string, fn: (e: any) => void, opts: any = true): void => {
   try {
     target.addEventListener(type, fn, opts)
@@ -20,31 +20,19 @@ export const safe =
     } catch {}
   }
 
-/** localStorage / sessionStorage that never throws (private mode, quota, disabled storage). */
-export const store = (kind: 'localStorage' | 'sessionStorage') => ({
-  get(k: string): any {
+/**
+ * localStorage / sessionStorage that never throws (private mode, quota, disabled storage):
+ * `s(k)` reads (null or undefined when absent or unreadable), `s(k, v)` writes (truthy when stored),
+ * `s(k, null)` removes.
+ */
+export const store =
+  (kind: string) =>
+  (k: string, v?: any): any => {
     try {
-      const v = g[kind].getItem(k)
-      return v == null ? null : JSON.parse(v)
-    } catch {
-      return null
-    }
-  },
-  set(k: string, v: any): boolean {
-    try {
-      g[kind].setItem(k, JSON.stringify(v))
-      return true
-    } catch {
-      return false
-    }
-  },
-  del(k: string): void {
-    try {
-      g[kind].removeItem(k)
+      const s = g[kind]
+      return v === undefined ? JSON.parse(s.getItem(k)) : v === null ? s.removeItem(k) : (s.setItem(k, JSON.stringify(v)), 1)
     } catch {}
-  },
-})
+  }
 
 export const local = store('localStorage')
 export const tab = store('sessionStorage')
-

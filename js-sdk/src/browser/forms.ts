@@ -3,19 +3,16 @@ import type { Ctx } from './context'
 import { doc, on, safe } from './env'
 import { cleanUrl } from './url'
 
-export const forms = (ctx: Ctx): void => {
+export const forms = (ctx: Ctx): void =>
   on(
     doc,
     'submit',
     safe((e: any) => {
       const f = e.target
-      if (!f || f.tagName !== 'FORM') return
-      const a: Record<string, unknown> = { 'url.path': ctx.path() }
+      if (f.tagName !== 'FORM') return
+      const a: Record<string, unknown> = {}
       // getAttribute: a field named "id" or "name" would shadow the form's own properties
-      const id = f.getAttribute('id')
-      const name = f.getAttribute('name')
-      if (id) a['form.id'] = id
-      if (name) a['form.name'] = name
+      for (const k of ['id', 'name']) if (f.getAttribute(k)) a['form.' + k] = f.getAttribute(k)
       const act = cleanUrl(f.getAttribute('action') || '', doc.baseURI)
       if (act) a['form.action'] = act.path
       let n = 0
@@ -24,4 +21,3 @@ export const forms = (ctx: Ctx): void => {
       ctx.track('form.submit', a)
     }),
   )
-}

@@ -3,19 +3,17 @@
  * page is hidden or left, once until it is shown again, and when the SPA moves to another page.
  */
 import type { Ctx } from './context'
+import { timed } from './engagement'
 
 export const pageLeave = (ctx: Ctx): void => {
-  const w = ctx.watch()
-  let path = ctx.path()
-  let left = false
-  const leave = (final: boolean): void => {
-    const ms = w.take(true)
+  let left: boolean | undefined
+  const leave = timed(ctx, (path, ms, final) => {
     if (!left) ctx.track('page.leave', { 'url.path': path, 'engagement.time_ms': ms })
     left = final
-    path = ctx.path()
-  }
-  ctx.hide.push(() => leave(true))
-  ctx.leave.push(() => leave(true))
-  ctx.views.push(() => leave(false))
+  })
+  const gone = (): void => leave(true)
+  ctx.hide.push(gone)
+  ctx.leave.push(gone)
+  ctx.views.push(leave)
   ctx.show.push(() => (left = false))
 }

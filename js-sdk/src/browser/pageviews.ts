@@ -1,6 +1,5 @@
 /** `page.view` on load and on SPA navigation (pushState, replaceState, popstate, optionally hashchange). */
-import type { Ctx } from './context'
-import { viewed } from './context'
+import { run, type Ctx } from './context'
 import { doc, on, safe, win } from './env'
 import { cleanUrl, referrer } from './url'
 
@@ -11,37 +10,30 @@ export interface PageViewOptions {
 
 export const pageViews = (ctx: Ctx, o: PageViewOptions = {}): void => {
   const loc = win.location
+  const h = win.history
   let last = ''
   let prev = doc.referrer
   const view = safe(() => {
     const key = loc.pathname + loc.search + (o.hashChanges ? loc.hash : '')
-    if (key === last) return
-    const first = !last
-    last = key
-    const u = cleanUrl(loc.href)
+    const u = key !== last && cleanUrl(loc.href)
     if (!u) return
-    if (!first) viewed(ctx)
-    ctx.track('page.view', {
-      'url.path': u.path,
-      'url.full': u.full,
-      'page.title': String(doc.title || ''),
-      ...referrer(prev, loc.hostname),
-      ...u.utm,
-    })
+    // the features' page-view hooks (a new page view: scroll milestones start again, time is reported)
+    if (last) run(ctx.views)
+    last = key
+    ctx.track('page.view', { 'url.full': u.full, 'page.title': String(doc.title || ''), ...referrer(prev, loc.hostname), ...u.utm })
     prev = loc.href
   })
-  const h = win.history
+  // after the app's own handlers: routers usually set the title right after navigating
+  const soon = (): void => void setTimeout(view, 0)
   for (const m of ['pushState', 'replaceState']) {
     const orig = h[m]
-    if (typeof orig !== 'function') continue
-    h[m] = function (this: any, ...a: any[]) {
-      const r = orig.apply(this, a)
-      // after the app's own handlers: routers usually set the title right after navigating
-      setTimeout(view, 0)
-      return r
-    }
+    if (typeof orig === 'function')
+      h[m] = function (this: any) {
+        soon()
+        return orig.apply(this, arguments)
+      }
   }
-  on(win, 'popstate', () => setTimeout(view, 0))
+  on(win, 'popstate', soon)
   if (o.hashChanges) on(win, 'hashchange', view)
   view()
 }

@@ -3,22 +3,16 @@ import type { Ctx } from './context'
 import { doc, on, safe, win } from './env'
 
 export const scrollDepth = (ctx: Ctx): void => {
+  /** the milestones reached in this page view */
   let done = 0
   let timer: any = 0
   const check = safe(() => {
     timer = 0
-    const de = doc.documentElement
-    const h = Math.max(de.scrollHeight, doc.body ? doc.body.scrollHeight : 0)
+    const h = Math.max(doc.documentElement.scrollHeight, doc.body ? doc.body.scrollHeight : 0)
     const seen = win.scrollY + win.innerHeight
     // the last two pixels count as the bottom (fractional zoom never quite reaches it)
     const pct = seen >= h - 2 ? 100 : (seen / h) * 100
-    for (let i = 0; i < 4; i++) {
-      const p = 25 * (i + 1)
-      if (pct >= p && !(done & (1 << i))) {
-        done |= 1 << i
-        ctx.track('scroll.depth', { 'scroll.percent': p, 'url.path': ctx.path() })
-      }
-    }
+    for (let p = 25; p <= pct && p <= 100; p += 25) if (p > done) ctx.track('scroll.depth', { 'scroll.percent': (done = p) })
   })
   on(win, 'scroll', () => (timer = timer || setTimeout(check, 100)), { passive: true })
   ctx.views.push(() => (done = 0))

@@ -12,53 +12,42 @@ export interface SessionOptions {
   sessionTimeout?: number
 }
 
-interface State {
-  id: string
-  last: number
+/** A session: its id and the time of its last record (ms). */
+type State = { id: string; last: number } | null
+
+/** The value kept under `key` in `store` (nothing with persistence "memory"), or a new random one of `n` bytes, kept. */
+const kept = (mem: boolean, store: typeof local, key: string, n: number): string => {
+  let v = mem ? 0 : store(key)
+  if (!v && !mem) store(key, (v = hex(n)))
+  return v || hex(n)
 }
 
 /** This tab's id: kept in sessionStorage (the same tab after a reload), random per page with persistence "memory". */
-export const windowId = (mem: boolean): string => {
-  let w = mem ? 0 : tab.get('astrid.window')
-  if (!w) {
-    w = hex(8)
-    if (!mem) tab.set('astrid.window', w)
-  }
-  return w
-}
+export const windowId = (mem: boolean): string => kept(mem, tab, 'astrid.window', 8)
 
 /** Returns the function that stamps a record's attributes as of time `t` (called for every record, in order). */
 export const sessions = (project: string, o: SessionOptions, window: string): ((a: Record<string, unknown>, t: number) => void) => {
   const mem = o.persistence === 'memory'
   const key = 'astrid.session.' + project
   const idle = (o.sessionTimeout || 30) * 60000
-  const vk = 'astrid.visitor.' + project
-  let visitor: string = mem ? '' : local.get(vk)
-  if (!visitor) {
-    visitor = hex(16)
-    if (!mem) local.set(vk, visitor)
-  }
-  let s: State | null = mem ? null : local.get(key)
-  let saved = -Infinity
-  if (!mem) on(win, 'storage', (e: any) => {
-    if (e.key === key) {
-      try {
-        s = JSON.parse(e.newValue)
-      } catch {}
-    }
-  })
+  const visitor = kept(mem, local, 'astrid.visitor.' + project, 16)
+  /** the session as this tab knows it; another tab's news comes as a storage event */
+  const read = (): State => (mem ? null : local(key))
+  let s = read()
+  let saved = 0
+  if (!mem) on(win, 'storage', (e: any) => e.key === key && (s = read()))
   return (a, t) => {
     if (!s || !(t - s.last <= idle)) {
       // another tab may have moved on already: take its session when it is still alive
-      const o2: State | null = mem ? null : local.get(key)
+      const o2 = read()
       s = o2 && t - o2.last <= idle ? o2 : { id: hex(16), last: t }
-      saved = -Infinity
+      saved = 0
     }
     s.last = t
     // writes at most once a second: other tabs only need to know the session is alive
     if (!mem && t - saved > 1000) {
       saved = t
-      local.set(key, s)
+      local(key, s)
     }
     a['session.id'] = s.id
     a['window.id'] = window

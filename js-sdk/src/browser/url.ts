@@ -1,7 +1,7 @@
 /** URLs as they may leave the page: UTM parameters kept, secret-named parameters removed, other values left to the privacy engine. */
 
 /** Words that make a query parameter secret (its whole name or any word of it): it is removed. */
-const SECRET_WORDS = /^(token|tokens|key|keys|apikey|auth|authorization|session|sessionid|sid|password|passwd|pwd|pass|passphrase|secret|signature|sig|code|state|jwt|otp|credential|credentials|nonce|ticket|accesstoken|idtoken)$/
+const SECRET_WORDS = /^((access|id)?token|tokens|(api)?key|keys|auth(orization)?|session(id)?|sid|pass(word|wd|phrase)?|pwd|secret|sig(nature)?|code|state|jwt|otp|credentials?|nonce|ticket)$/
 
 /** `access_token`, `apiKey`, `X-Session` and `sessionid` are secret; `q`, `page` and `keyword` are not. */
 export const secretParam = (name: string): boolean =>
