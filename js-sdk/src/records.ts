@@ -53,10 +53,15 @@ const g: any = globalThis
 const hexes: string[] = []
 for (let i = 0; i < 256; i++) hexes.push((i + 256).toString(16).slice(1))
 const buf = new Uint8Array(16)
-/** Node 18 has no global crypto: its webcrypto arrives a tick later (ids use Math.random until then) */
+/** Node 18 has no global crypto: node:crypto's webcrypto, by require (see client.ts), else a tick later (Math.random until then) */
 let rnd: any
-if (__NODE__ && !g.crypto && g.process && g.process.versions && g.process.versions.node)
-  import(/* webpackIgnore: true */ 'node:' + 'crypto').then((m: any) => (rnd = m.webcrypto), () => {})
+if (__NODE__ && !g.crypto && g.process && g.process.versions && g.process.versions.node) {
+  try {
+    rnd = require('node:crypto').webcrypto
+  } catch {
+    import(/* webpackIgnore: true */ 'node:' + 'crypto').then((m: any) => (rnd = m.webcrypto), () => {})
+  }
+}
 
 /** `n` random bytes as lower-case hex, never all zeros (crypto where present). */
 export const hex = (n: number): string => {
