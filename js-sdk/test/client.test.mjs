@@ -2,6 +2,8 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import * as astrid from '../dist/astrid.mjs'
 import { TelemetryClient } from '../dist/astrid.mjs'
+import { execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 
 const memory = () => ({ name: 'mem', records: [], export(b) { this.records.push(...b.records) }, shutdown() {} })
 
@@ -63,4 +65,31 @@ test('after shutdown the client is off: nothing is recorded or counted, enabled 
   assert.deepEqual(mem.records.map((r) => r.name), ['before'])
   assert.equal(c.stats().enqueued, 1)
   assert.equal(c.stats().dropped, 0)
+})
+
+// Node before 20.16 (no process.getBuiltinModule, no global crypto): what the SDK needs from Node must be there
+// in the very tick of the import, in both builds (run by scripts/test on Node 18 as well).
+test('a span started in the tick of the import follows awaits; ids come from crypto (ESM and CommonJS builds)', () => {
+  const body = `
+    const recs = []
+    const c = new A.TelemetryClient({ projectName: 'tick', enabled: true, backend: { name: 'm', export(b) { recs.push(...b.records) } }, env: {}, installAtexit: false })
+    const ids = []
+    const rnd = Math.random
+    Math.random = () => { throw new Error('Math.random used for an id') }
+    c.span('outer', {}, async () => {
+      await new Promise((r) => setTimeout(r, 1))
+      c.trackEvent('inner')
+    }).then(async () => {
+      Math.random = rnd
+      await c.flush(5)
+      const by = Object.fromEntries(recs.map((r) => [r.name, r]))
+      console.log(JSON.stringify({ parent: by.inner.parentSpanId === by.outer.spanId, trace: by.inner.traceId === by.outer.traceId }))
+      await c.shutdown()
+    })`
+  for (const [file, load] of [['astrid.mjs', (p) => `import * as A from ${JSON.stringify(p)}`], ['astrid.cjs', (p) => `const A = require(${JSON.stringify(p)})`]]) {
+    const path = fileURLToPath(new URL('../dist/' + file, import.meta.url))
+    const args = file.endsWith('.mjs') ? ['--input-type=module', '-e', load(path) + body] : ['-e', load(path) + body]
+    const out = execFileSync(process.execPath, args, { encoding: 'utf8', timeout: 20000 })
+    assert.deepEqual(JSON.parse(out.trim().split('\n').pop()), { parent: true, trace: true }, file + ' on Node ' + process.version)
+  }
 })
