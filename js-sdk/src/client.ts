@@ -2,7 +2,7 @@
 import { aggregator, METRIC_TYPES, type Aggregator } from './aggregation'
 import { checkBackends, createBackends } from './backends/index'
 import { makeConfig, parseHeaders, type Config, type Options } from './config'
-import { browserSignals, decide, isCI, loadChoice, nodeModule, readConsentFile, saveChoice, writeConsentFile, type Decision } from './consent'
+import { browserSignals, decide, isCI, nodeModule, readConsentFile, storedChoice, writeConsentFile, type Decision } from './consent'
 import { pipeline, type Pipeline } from './pipeline'
 import { createPrivacyEngine } from './privacy/index'
 import { exceptionAttributes, newId, newSpanId, now, safeStr, SDK_VERSION, SEVERITY, severityText, type TelemetryRecord } from './records'
@@ -138,7 +138,7 @@ export class TelemetryClient {
     checkBackends(cfg.backend)
     this.config = cfg
     const sig = isNode() ? undefined : browserSignals()
-    const d = (this.decision = decide(cfg.projectName, cfg.enabled, cfg.env, sig ? loadChoice(cfg.projectName) : undefined, sig))
+    const d = (this.decision = decide(cfg.projectName, cfg.enabled, cfg.env, sig ? storedChoice(cfg.projectName) : undefined, sig))
     if (cfg.debug) console.error(`astrid: ${cfg.projectName}: telemetry ${d.enabled ? 'on' : d.enabled === false ? 'off' : 'pending'} (${d.rule})`)
     if (d.enabled !== false) this.start_(d.enabled === null)
     else if (__NODE__ && d.rule === 'default' && isNode() && !isCI(cfg.env)) {
@@ -334,7 +334,7 @@ export class TelemetryClient {
     try {
       const cfg = this.config
       const sig = isNode() ? undefined : browserSignals()
-      if (sig) saveChoice(cfg.projectName, granted)
+      if (sig) storedChoice(cfg.projectName, granted)
       else if (__NODE__) writeConsentFile(cfg.projectName, granted, cfg.env)
       this.apply_(decide(cfg.projectName, cfg.enabled, cfg.env, granted, sig))
     } catch {}

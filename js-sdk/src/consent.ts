@@ -57,18 +57,14 @@ export const browserSignals = (): { dnt: boolean; gpc: boolean } | undefined => 
   return { dnt: n.doNotTrack === '1' || g.doNotTrack === '1' || n.msDoNotTrack === '1', gpc: n.globalPrivacyControl === true }
 }
 
-/** localStorage key of the browser's remembered choice. */
-export const storageKey = (project: string): string => 'astrid.consent.' + project
-
-export const loadChoice = (project: string): boolean | undefined => {
+/** The browser's remembered choice (localStorage `astrid.consent.<project>`): stores `granted` when given, returns what is stored. */
+export const storedChoice = (project: string, granted?: boolean): boolean | undefined => {
   try {
-    const v = g.localStorage.getItem(storageKey(project))
+    const ls = g.localStorage
+    const k = 'astrid.consent.' + project
+    if (granted != null) ls.setItem(k, granted ? 'granted' : 'denied')
+    const v = ls.getItem(k)
     return v === 'granted' ? true : v === 'denied' ? false : undefined
-  } catch {}
-}
-export const saveChoice = (project: string, granted: boolean): void => {
-  try {
-    g.localStorage.setItem(storageKey(project), granted ? 'granted' : 'denied')
   } catch {}
 }
 

@@ -50,8 +50,6 @@ const SEV_TEXT = 'TRACE DEBUG INFO WARN ERROR FATAL'.split(' ')
 export const severityText = (n: number): string => (n > 0 && n < 25 && n % 1 == 0 ? SEV_TEXT[(n - 1) >> 2] + ((n - 1) % 4 ? ((n - 1) % 4) + 1 : '') : '')
 
 const g: any = globalThis
-const hexes: string[] = []
-for (let i = 0; i < 256; i++) hexes.push((i + 256).toString(16).slice(1))
 const buf = new Uint8Array(16)
 /** Node 18 has no global crypto: node:crypto's webcrypto, by require (see client.ts), else a tick later (Math.random until then) */
 let rnd: any
@@ -69,7 +67,7 @@ export const hex = (n: number): string => {
   const c = g.crypto || rnd
   if (c && c.getRandomValues) c.getRandomValues(buf)
   else for (let i = 0; i < 16; i++) buf[i] = (Math.random() * 256) | 0
-  for (let i = 0; i < n; i++) s += hexes[buf[i]]
+  for (let i = 0; i < n; i++) s += (buf[i] + 256).toString(16).slice(1)
   return /[^0]/.test(s) ? s : s.slice(1) + '1'
 }
 export const newId = (): string => hex(16)
@@ -117,30 +115,28 @@ export const rfc3339 = (t: number | string | undefined): string => {
 }
 
 /** OpenTelemetry semantic-convention attributes for a thrown value (never throws). */
-export const exceptionAttributes = (e: unknown): Record<string, string> => {
+export const exceptionAttributes = (e: any): Record<string, string> => {
   let type = 'Error'
-  let message = ''
+  let message: string
   let stack = ''
   try {
-    if (e instanceof Error || (e && typeof e === 'object' && 'message' in (e as any))) {
-      const x = e as any
-      type = String(x.name || (x.constructor && x.constructor.name) || 'Error')
-      message = String(x.message)
-      stack = typeof x.stack === 'string' ? x.stack : ''
-    } else {
-      message = safeStr(e)
-    }
+    if (e instanceof Error || (e && typeof e === 'object' && 'message' in e)) {
+      type = String(e.name || (e.constructor && e.constructor.name) || type)
+      message = String(e.message)
+      if (typeof e.stack === 'string') stack = e.stack
+    } else message = String(e)
   } catch {
-    message = '<unprintable>'
+    message = UNPRINTABLE
   }
   return { 'exception.type': type, 'exception.message': message, 'exception.stacktrace': stack || type + (message ? ': ' + message : '') }
 }
 
+const UNPRINTABLE = '<unprintable>'
 export const safeStr = (v: unknown): string => {
   try {
     return String(v)
   } catch {
-    return '<unprintable>'
+    return UNPRINTABLE
   }
 }
 
