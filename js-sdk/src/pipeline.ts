@@ -129,7 +129,7 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
       }
       if (r.ok) {
         const rej = r.rejected || 0
-        br.ok()
+        br.ok_()
         c.sent += Math.max(0, n - rej)
         c.rejected += rej
         c.failed += rej
@@ -138,17 +138,17 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
         done()
       } else if (r.split && n > 1) {
         // the receiver answered, refusing the size: send the halves right away
-        br.ok()
+        br.ok_()
         if (lq[0] === it) lq.splice(0, 1, { ...it, records: recs.slice(0, n >> 1) }, { ...it, records: recs.slice(n >> 1) })
         add(why, r.reason || 'payload_too_large')
       } else if (r.retryable && !r.split) {
-        br.fail()
+        br.fail_()
         c.retries++
         add(why, r.reason)
         next = ms() + Math.max(backoff(tries++, cfg.backoffBase, cfg.backoffMax), r.retryAfter || 0) * 1000
       } else {
         // the server is alive but will never take this batch
-        br.ok()
+        br.ok_()
         c.failed += n
         add(why, r.reason)
         loss++
@@ -162,13 +162,13 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
       l.busy = true
       try {
         while (lq.length && !dead) {
-          const wait = Math.max(next - ms(), br.wait() * 1000)
+          const wait = Math.max(next - ms(), br.wait_() * 1000)
           if (wait > 0) {
             clearTimeout(timer)
             timer = unref(setTimeout(go, wait))
             break
           }
-          if (!br.allow()) break
+          if (!br.allow_()) break
           await attempt(lq[0])
         }
       } catch {
@@ -195,7 +195,7 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
         }
       },
       go_: go,
-      st_: () => ({ ...c, failures_by_reason: { ...why }, pending: count(lq), breaker: br.state() }),
+      st_: () => ({ ...c, failures_by_reason: { ...why }, pending: count(lq), breaker: br.state_() }),
       async end_(deadline) {
         clearTimeout(timer)
         // shutdown deadline: what is still pending is lost (counted)

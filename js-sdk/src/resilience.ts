@@ -48,12 +48,12 @@ export const fromStatus = (status: number, header: (name: string) => string | nu
 }
 
 export interface Breaker {
-  state(): 'closed' | 'open' | 'half_open'
-  allow(): boolean
-  /** seconds until allow() may say yes (0 when closed) */
-  wait(): number
-  ok(): void
-  fail(): void
+  state_(): 'closed' | 'open' | 'half_open'
+  allow_(): boolean
+  /** seconds until allow_() may say yes (0 when closed) */
+  wait_(): number
+  ok_(): void
+  fail_(): void
 }
 
 /**
@@ -72,15 +72,15 @@ export const breaker = (threshold = 5, cooldown = 10, maxCooldown = 300, clock =
     st = 'open'
   }
   return {
-    state: () => (st === 'open' && since() >= cd ? 'half_open' : st),
-    allow: () => st === 'closed' || (since() >= cd && ((st = 'half_open'), (at = clock()), true)),
-    wait: () => (st === 'closed' ? 0 : Math.max(0, cd - since())),
-    ok() {
+    state_: () => (st === 'open' && since() >= cd ? 'half_open' : st),
+    allow_: () => st === 'closed' || (since() >= cd && ((st = 'half_open'), (at = clock()), true)),
+    wait_: () => (st === 'closed' ? 0 : Math.max(0, cd - since())),
+    ok_() {
       fails = 0
       cd = cooldown
       st = 'closed'
     },
-    fail() {
+    fail_() {
       fails++
       if (st === 'half_open') {
         cd = Math.min(Math.max(cooldown, maxCooldown), cd * 2)

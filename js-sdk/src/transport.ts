@@ -14,9 +14,11 @@ const enc = (b: Body): Uint8Array => (typeof b === 'string' ? new TextEncoder().
 /** Bodies below this many bytes go uncompressed (as in Python's transport). */
 export const GZIP_MIN_BYTES = 1024
 
+const node = (): boolean => !!(g.process && g.process.versions && g.process.versions.node)
+
 /** gzip `body` (node:zlib or CompressionStream); undefined where neither exists. */
 export const gzip = async (body: Body, level: number): Promise<Uint8Array | undefined> => {
-  if (__NODE__ && g.process && g.process.versions && g.process.versions.node) {
+  if (__NODE__ && node()) {
     const z = await nodeModule('zlib')
     return new Promise((res) => z.gzip(enc(body), { level }, (e: any, out: Uint8Array) => res(e ? undefined : out)))
   }
@@ -26,17 +28,15 @@ export const gzip = async (body: Body, level: number): Promise<Uint8Array | unde
 }
 
 /** POST; rejects with an Error whose message is a short reason (timeout, connection_error, ...). */
-export const post = (url: string, body: Body, headers: Record<string, string>, timeout: number, keepalive?: boolean): Promise<Response> =>
-  __NODE__ && g.process && g.process.versions && g.process.versions.node ? nodePost(url, body, headers, timeout) : fetchPost(url, body, headers, timeout, keepalive)
-
-const fetchPost = async (url: string, body: Body, headers: Record<string, string>, timeout: number, keepalive?: boolean): Promise<Response> => {
+export const post = async (url: string, body: Body, headers: Record<string, string>, timeout: number, keepalive?: boolean): Promise<Response> => {
+  if (__NODE__ && node()) return nodePost(url, body, headers, timeout)
   const ac = new AbortController()
   const t = setTimeout(() => ac.abort(), timeout * 1000)
   try {
     const r = await fetch(url, { method: 'POST', body: body as any, headers, signal: ac.signal, keepalive: !!keepalive && enc(body).length < 60000, credentials: 'omit' } as any)
     const text = await r.text()
     return { status: r.status, header: (n) => r.headers.get(n), text }
-  } catch (e) {
+  } catch {
     throw new Error(ac.signal.aborted ? 'timeout' : 'connection_error')
   } finally {
     clearTimeout(t)
