@@ -80,7 +80,7 @@ export const browser = (options: AutocaptureOptions = {}, client: TelemetryClien
   const ctx = context((name, a) => c.trackEvent(name, a))
   for (const f of features) safe(f)(ctx)
   // after the features: their page-hide events are queued before the queue leaves with the page
-  const del = delivery(c, hex(8), { outbox: o.outbox === undefined ? !mem : o.outbox, beacon: o.beacon })
+  const del = delivery(c, hex(8), { outbox: o.outbox === undefined ? !mem : o.outbox, beacon: o.beacon }, ctx)
   // Stamped on the worker after the privacy engine (these are ours, not the page's): session,
   // device context, footprint. Then the application's beforeSend.
   const user = cfg.beforeSend

@@ -1,5 +1,5 @@
 /** What the autocapture features share: the client to record through and page life-cycle hooks. */
-import { doc, on, safe, win } from './env'
+import { doc, on, safe, visible, win } from './env'
 
 export interface Ctx {
   /** record one event (never throws), with `url.path` of the page now unless `attributes` has one */
@@ -22,8 +22,8 @@ export const run = (fns: (() => void)[]): void => fns.forEach((f) => safe(f)())
 export const context = (trackEvent: (name: string, attributes: Record<string, unknown>) => void): Ctx => {
   const path = (): string => win.location.pathname
   const c: Ctx = { track: (n, a) => trackEvent(n, { 'url.path': path(), ...a }), path, views: [], hide: [], leave: [], show: [] }
-  const shown = (): false | void => doc.visibilityState === 'visible' && run(c.show)
-  on(doc, 'visibilitychange', () => (doc.visibilityState === 'hidden' ? run(c.hide) : shown()))
+  const shown = (): false | void => visible() && run(c.show)
+  on(doc, 'visibilitychange', () => run(visible() ? c.show : c.hide))
   on(win, 'pagehide', () => {
     run(c.leave)
     // a download link fires pagehide and the page stays: carry on as shown

@@ -6,7 +6,8 @@
 import { encodeDocument } from '../backends/http'
 import { signalOf } from '../backends/otlp'
 import { encodeLogs, encodeMetrics, encodeTraces } from '../encoding/index'
-import { doc, g, on, safe, win } from './env'
+import type { Ctx } from './context'
+import { g, on, safe, visible, win } from './env'
 import { outbox } from './outbox'
 
 /** Bytes of keepalive requests in flight at once (the browser allows 64 KB a page, all requests together). */
@@ -21,7 +22,8 @@ export interface DeliveryOptions {
 
 const ENCODE: Record<string, (r: any[], res: any) => unknown> = { traces: encodeTraces, metrics: encodeMetrics, logs: encodeLogs }
 
-export const delivery = (client: any, me: string, o: DeliveryOptions) => {
+/** `ctx`: the page's life-cycle hooks (delivery's run after the features': their page-hide events leave too) */
+export const delivery = (client: any, me: string, o: DeliveryOptions, ctx: Ctx) => {
   const cfg = client.config
   const nav = g.navigator
   const box = o.outbox === false ? undefined : outbox(cfg.projectName, me)
@@ -45,7 +47,10 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
       if (b.name === 'http') return [[b.endpoint, encodeDocument(batch.records, batch.resource)]]
       if (b.name !== 'otlp') return [['', JSON.stringify(batch.records)]]
       const by: Record<string, any[]> = {}
-      for (const r of batch.records) (by[signalOf(r.type, cfg.eventsAs)] ||= []).push(r)
+      for (const r of batch.records) {
+        const k = signalOf(r.type, cfg.eventsAs)
+        ;(by[k] = by[k] || []).push(r)
+      }
       return Object.keys(by).map((sig) => [b.endpoint + '/v1/' + sig, JSON.stringify(ENCODE[sig](by[sig], batch.resource))])
     }
     /** send now, on the way out: the request is started before this returns */
@@ -132,7 +137,7 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
     const t = setInterval(sweep, 20)
     setTimeout(() => {
       clearInterval(t)
-      if (n === hides && doc.visibilityState === 'visible') show()
+      if (n === hides && visible()) show()
     }, 3000)
   }
 
@@ -165,7 +170,8 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
     drain()
   }
 
-  on(doc, 'visibilitychange', () => (doc.visibilityState === 'hidden' ? hide() : show()))
+  ctx.hide.push(hide)
+  ctx.show.push(show)
   // a link that will navigate this tab, or a form submitted for real: the page is about to go, so
   // what is queued from now on (the click itself) must not wait for an asynchronous gzip
   const soon = (e: any): void => {
@@ -174,11 +180,10 @@ export const delivery = (client: any, me: string, o: DeliveryOptions) => {
   }
   on(win, 'click', soon, false)
   on(win, 'submit', soon, false)
-  on(win, 'pagehide', () => {
+  ctx.leave.push(() => {
     hide()
     if (box) box.release()
   })
-  on(win, 'pageshow', (e: any) => e.persisted && show())
   on(win, 'online', () => {
     failing = false
     if (lanes().length) client.p.retryNow()

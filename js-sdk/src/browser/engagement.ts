@@ -1,6 +1,6 @@
 /** Engaged time: counted only while the page is visible and has focus. `page.engagement` reports it. */
 import type { Ctx } from './context'
-import { doc, on, win } from './env'
+import { doc, on, visible, win } from './env'
 
 /**
  * A stopwatch that runs only while the page is visible and focused; each call returns the engaged
@@ -12,7 +12,7 @@ export const stopwatch = (): (() => number) => {
   const tick = (): void => {
     const t = Date.now()
     if (since) total += t - since
-    since = doc.visibilityState === 'visible' && doc.hasFocus() ? t : 0
+    since = visible() && doc.hasFocus() ? t : 0
   }
   tick()
   for (const t of ['focus', 'blur', 'pageshow', 'pagehide']) on(win, t, tick)

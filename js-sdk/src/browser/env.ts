@@ -1,8 +1,12 @@
 /** Browser globals that are safe to touch during server-side rendering, and storage that never throws. */
 
 export const g: any = globalThis
-export const win: any = typeof window !== 'undefined' ? window : undefined
-export const doc: any = win && win.document
+/** the window (in a browser, globalThis is the window; the features run only where there is a document) */
+export const win: any = g
+export const doc: any = g.document
+
+/** Is the page visible? (else hidden) */
+export const visible = (): boolean => doc.visibilityState === 'visible'
 
 /** addEventListener that never throws (capture phase unless `opts` says otherwise). */
 export const on = (target: any, type: string, fn: (e: any) => void, opts: any = true): void => {
