@@ -180,27 +180,29 @@ export class TelemetryClient {
 
   /** Is telemetry on (records are sent)? False while consent is pending. */
   get enabled(): boolean {
-    return !!this.on_() && !this.p!.held
+    return !this.closed_ && !!this.p && !this.p.held
   }
 
-  /** the pipeline when records are taken (not shut down, consent not refused) */
-  private on_(): Pipeline | undefined {
-    return this.closed_ ? undefined : this.p
-  }
-
-  /** Enqueue a record: `name` undefined (invalid) or a throw is counted in `invalid`; `link` takes the current span's id. */
-  private put_(type: TelemetryRecord['type'], name: unknown, more: () => Partial<TelemetryRecord>, link: 'spanId' | 'parentSpanId' = 'spanId'): void {
-    const p = this.on_()
-    if (p)
+  /** Run `f` with the pipeline while records are taken (not shut down, consent not refused); a throw (invalid input too) is counted in `invalid`. */
+  private do_(f: (p: Pipeline) => void): void {
+    const p = this.p
+    if (p && !this.closed_)
       try {
-        if (!name) throw 0
-        const r = { type, id: '', name, time: now(), ...more() } as TelemetryRecord
-        const c = current()
-        if (c) (r.traceId = c.traceId), (r[link] = c.spanId)
-        p.enqueue(r)
+        f(p)
       } catch {
         this.invalid_++
       }
+  }
+
+  /** Enqueue a record (an empty `name` is invalid); `link` takes the current span's id. */
+  private put_(type: TelemetryRecord['type'], name: unknown, more: () => Partial<TelemetryRecord>, link: 'spanId' | 'parentSpanId' = 'spanId'): void {
+    this.do_((p) => {
+      if (!name) throw 0
+      const r = { type, id: '', name, time: now(), ...more() } as TelemetryRecord
+      const c = current()
+      if (c) (r.traceId = c.traceId), (r[link] = c.spanId)
+      p.enqueue(r)
+    })
   }
 
   /** Record a named event with attributes. Never throws, never blocks. */
@@ -210,17 +212,13 @@ export class TelemetryClient {
 
   /** Add a measurement; points are aggregated per name+attributes and export interval. */
   trackMetric(name: string, value: number = 1, options?: { metricType?: string; unit?: string; attributes?: Attrs }): void {
-    const p = this.on_()
-    if (p)
-      try {
-        const o = options || {}
-        const n = nameOf(name)
-        const t = o.metricType || 'counter'
-        if (!n || METRIC_TYPES.indexOf(t) < 0 || typeof value !== 'number' || !isFinite(value) || (t === 'counter' && value < 0)) throw 0
-        if (this.agg_!.record(n, value, t, copy(o.attributes), typeof o.unit === 'string' ? o.unit : '')) p.touch()
-      } catch {
-        this.invalid_++
-      }
+    this.do_((p) => {
+      const o = options || {}
+      const n = nameOf(name)
+      const t = o.metricType || 'counter'
+      if (!n || METRIC_TYPES.indexOf(t) < 0 || typeof value !== 'number' || !isFinite(value) || (t === 'counter' && value < 0)) throw 0
+      if (this.agg_!.record(n, value, t, copy(o.attributes), typeof o.unit === 'string' ? o.unit : '')) p.touch()
+    })
   }
 
   /** Record a log line (levels trace/debug/info/warning/error/critical, or an OTel severity number). */
@@ -240,18 +238,16 @@ export class TelemetryClient {
 
   /** Start a span (child of the current one); end() it yourself. */
   startSpan(name: string, attributes?: Attrs): Span {
-    if (!this.on_()) return NOOP
-    try {
+    let s = NOOP
+    this.do_(() => {
       const n = nameOf(name)
       if (!n) throw 0
       const c = current()
       const r: TelemetryRecord = { type: 'span', id: newId(), name: n, time: now(), attributes: copy(attributes), traceId: c ? c.traceId : newId(), spanId: newSpanId(), status: 'unset', statusMessage: '', events: [], kind: 1 }
       if (c) r.parentSpanId = c.spanId
-      return spanOf(r, (r) => this.p && this.p.enqueue(r))
-    } catch {
-      this.invalid_++
-      return NOOP
-    }
+      s = spanOf(r, (r) => this.p && this.p.enqueue(r))
+    })
+    return s
   }
 
   /**
@@ -290,24 +286,26 @@ export class TelemetryClient {
   }
 
   /** Export everything tracked so far; true when all of it was delivered within `timeout` seconds. */
-  async flush(timeout?: number): Promise<boolean> {
-    try {
-      const t = await this.settle_(timeout)
-      return this.p ? await this.p.flush(t) : true
-    } catch {
-      return false
-    }
+  flush(timeout?: number): Promise<boolean> {
+    return this.wait_(timeout, (p, t) => p.flush(t))
   }
 
   /** Flush, then stop the worker and close backends. Idempotent; honours `timeout` seconds. */
-  async shutdown(timeout?: number): Promise<boolean> {
+  shutdown(timeout?: number): Promise<boolean> {
     this.closed_ = true
-    const p = this.p
+    if (__NODE__ && this.exit_)
+      try {
+        g.process.removeListener('beforeExit', this.exit_)
+      } catch {}
+    return this.wait_(timeout, (p, t) => p.shutdown(t), this.p)
+  }
+
+  /** After the consent decision (within `timeout`), `f` on the pipeline then (else on `p`) with the seconds left; true without one. */
+  private async wait_(timeout: unknown, f: (p: Pipeline, t: number) => Promise<boolean>, p?: Pipeline): Promise<boolean> {
     try {
-      if (__NODE__ && this.exit_) g.process.removeListener('beforeExit', this.exit_)
       const t = await this.settle_(timeout)
       const q = this.p || p
-      return q ? await q.shutdown(t) : true
+      return q ? await f(q, t) : true
     } catch {
       return false
     }
@@ -316,6 +314,8 @@ export class TelemetryClient {
   /** Wait (at most `timeout` seconds, default shutdownTimeout) for the consent decision; the seconds left. */
   private async settle_(timeout: unknown): Promise<number> {
     const t = timeout == null ? this.config.shutdownTimeout : typeof timeout === 'number' && timeout > 0 && isFinite(timeout) ? timeout : 0
+    // only Node reads a consent file first; in browsers the decision is final at construction
+    if (!__NODE__) return t
     const end = Date.now() + t * 1000
     let timer: any
     await Promise.race([this.ready, new Promise((r) => (timer = setTimeout(r, t * 1000)))])
