@@ -8,9 +8,13 @@ import { BROWSER, BUDGET, coreSize, fullSize, gz, kb, LIMIT, root, shrink } from
 
 const require = createRequire(join(root, 'package.json'))
 
-/** minify `contents` (an entry module) for browsers, as an app's bundler would: esbuild, then terser, as our own bundles */
-const bundle = async (contents, resolveDir = root) => {
-  const r = await build({ ...BROWSER, stdin: { contents, resolveDir, loader: 'ts' }, minify: true, write: false, format: 'esm', define: { __NODE__: 'false', 'process.env.NODE_ENV': '"production"' }, logLevel: 'silent' })
+/**
+ * minify `contents` (an entry module) for browsers, as an app's bundler would: esbuild, then terser, as our own bundles.
+ * `ours`: our own sources, whose internal `_` properties our builds rename; a peer's properties stay as they are.
+ */
+const bundle = async (contents, ours = false) => {
+  const { mangleProps, reserveProps, ...opts } = BROWSER
+  const r = await build({ ...opts, ...(ours ? { mangleProps, reserveProps } : {}), stdin: { contents, resolveDir: root, loader: 'ts' }, minify: true, write: false, format: 'esm', define: { __NODE__: 'false', 'process.env.NODE_ENV': '"production"' }, logLevel: 'silent' })
   return shrink(r.outputFiles[0].text, true)
 }
 
@@ -29,7 +33,7 @@ const parts = {
 }
 for (const [name, entry] of Object.entries(parts)) {
   try {
-    add('  ' + name, await bundle(entry))
+    add('  ' + name, await bundle(entry, true))
   } catch {}
 }
 if (existsSync(join(root, 'dist', 'astrid.min.js'))) {
