@@ -15,15 +15,15 @@ const SIGNALS: [string, (r: any[], res: any) => any][] = [
 export const signalOf = (type: string, eventsAs: string): string =>
   type === 'metric' ? 'metrics' : type === 'log' || type === 'error' || (type === 'event' && eventsAs === 'logs') ? 'logs' : 'traces'
 
-/** Options: argument > OTEL_EXPORTER_OTLP_* > ASTRID_* > default, as in Python. */
+/** Options: argument > OTEL_EXPORTER_OTLP_* (Node) > ASTRID_* (Node) > default, as in Python. */
 export const otlp = (cfg: Config) => {
-  const env = cfg.env
-  const E = 'OTEL_EXPORTER_OTLP_'
-  const base = checkEndpoint((cfg.given && cfg.given.endpoint) || env[E + 'ENDPOINT'] || cfg.endpoint || DEFAULT_ENDPOINT, cfg.allowInsecure).replace(/\/+$/, '')
-  const headers = { ...parseHeaders(env[E + 'HEADERS'] || ''), ...cfg.headers }
+  // the environment is Node's: browser builds read the options only (as config.ts does)
+  const env = (k: string): string | undefined => (__NODE__ ? cfg.env['OTEL_EXPORTER_OTLP_' + k] : undefined)
+  const base = checkEndpoint((__NODE__ && ((cfg.given && cfg.given.endpoint) || env('ENDPOINT'))) || cfg.endpoint || DEFAULT_ENDPOINT, cfg.allowInsecure).replace(/\/+$/, '')
+  const headers = { ...(__NODE__ && parseHeaders(env('HEADERS') || '')), ...cfg.headers }
   const urls: Record<string, string> = {}
   for (const [sig] of SIGNALS) {
-    const own = (cfg as any)[sig + 'Endpoint'] || env[E + sig.toUpperCase() + '_ENDPOINT']
+    const own = (cfg as any)[sig + 'Endpoint'] || (__NODE__ && env(sig.toUpperCase() + '_ENDPOINT'))
     urls[sig] = own ? checkEndpoint(own, cfg.allowInsecure, sig + 'Endpoint') : base + '/v1/' + sig
   }
   return {
