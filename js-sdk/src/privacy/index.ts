@@ -3,7 +3,7 @@ import { finalize, safeStr, TelemetryRecord } from '../records'
 import { ACTIONS, KINDS } from './detectors'
 import { hmacHex } from './hmac'
 import { DEFAULT_HASH_KEYS, DEFAULT_SECRET_KEYS, KEY_ALLOW, KEY_DENY, KEY_HASH, keyRules } from './keys'
-import { mayContainPii, scrubText } from './scrubber'
+import { scrubText } from './scrubber'
 
 export { DEFAULT_HASH_KEYS, DEFAULT_SECRET_KEYS, KINDS as DETECTOR_KINDS }
 
@@ -47,6 +47,7 @@ const MARK = '...[truncated]'
 // the longest value a detector looks at, so a value cut at the limit is still scanned whole
 const OVERLAP = 512
 const DROP = {}
+// [option, default, lowest, highest]
 const LIMITS: [string, number, number, number][] = [
   ['maxAttributes', 128, 1, 1e5],
   ['maxKeyLength', 256, 8, 1e5],
@@ -54,22 +55,20 @@ const LIMITS: [string, number, number, number][] = [
   ['maxDepth', 5, 1, 64],
   ['maxListLength', 128, 1, 1e6],
 ]
-let lone: RegExp
 /** `s` with every lone surrogate replaced by U+FFFD, as TextEncoder (and Python's engine) does */
-const wf = (s: string): string =>
-  (s as any).isWellFormed && (s as any).isWellFormed() ? s : s.replace((lone = lone || new RegExp('[\\ud800-\\udbff](?![\\udc00-\\udfff])|(?<![\\ud800-\\udbff])[\\udc00-\\udfff]', 'g')), '\ufffd')
+const wf = (s: string): string => s.replace(/[\ud800-\udbff][\udc00-\udfff]|[\ud800-\udfff]/g, (c) => (c[1] ? c : '\ufffd'))
 const isMap = (v: any): boolean => v instanceof Map || (!!v && typeof v == 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(v)))
 const items = (v: any): any[] | 0 => (Array.isArray(v) || v instanceof Set ? [...v] : 0)
 const text = (v: any): string => (ArrayBuffer.isView(v) ? new TextDecoder().decode(v) : safeStr(v))
 const cut = (s: string, n: number): string => (s.length > n ? [...s].slice(0, n).join('') : s)
 
 /** `t` cut to `limit` code points with a marker (`force`: something was cut already). */
-const truncate = (t: string, limit: number, tail: boolean, force?: boolean): string => {
+const truncate = (t: string, limit: number, tail?: any, force?: boolean): string => {
   if (t.length <= limit && !force) return t
   const c = [...t]
   if (c.length <= limit && !force) return t
   const keep = Math.min(c.length, limit - MARK.length)
-  return tail ? MARK + c.slice(c.length - keep).join('') : c.slice(0, keep).join('') + MARK
+  return tail ? MARK + c.slice(-keep).join('') : c.slice(0, keep).join('') + MARK
 }
 
 const fail = (e: any, m: string): never => {
@@ -79,13 +78,13 @@ const fail = (e: any, m: string): never => {
 /** A privacy engine; bad options throw TypeError or RangeError naming the option. */
 export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
   const actions: Record<string, string> = {}
-  const lists: string[][] = []
-  const L: Record<string, number> = {}
   const total: Record<string, number> = {}
   const cache = new Map<string, string | null>()
   const keys = new Map<string, [string, number]>()
   let cur: Record<string, number> = {}
   let miss = new Set<string>()
+  // set when a detector whose action is `drop` matched
+  let dropped: any
 
   if (o.actions != null && typeof o.actions != 'object') fail(TypeError, 'actions must be an object')
   KINDS.forEach((k) => (actions[k] = 'redact'))
@@ -94,16 +93,18 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
     if (!ACTIONS.includes(a)) fail(RangeError, `actions.${k} must be one of ${ACTIONS}; got ${a}`)
     actions[k] = a
   }
-  ;(['secretKeys', 'hashKeys', 'allowKeys', 'denyKeys'] as const).forEach((n, i) => {
-    const v = o[n] == null ? (i ? (i > 1 ? [] : DEFAULT_HASH_KEYS) : DEFAULT_SECRET_KEYS) : o[n]
-    if (!Array.isArray(v) || v.some((k) => typeof k != 'string')) fail(TypeError, n + ' must be an array of strings')
-    lists.push(v as string[])
-  })
-  for (const [n, d, lo, hi] of LIMITS) {
+  const rule = keyRules(
+    ...(['secretKeys', 'hashKeys', 'allowKeys', 'denyKeys'] as const).map((n, i) => {
+      const v = o[n] == null ? [DEFAULT_SECRET_KEYS, DEFAULT_HASH_KEYS, [], []][i] : o[n]
+      if (!Array.isArray(v) || v.some((k) => typeof k != 'string')) fail(TypeError, n + ' must be an array of strings')
+      return v as string[]
+    }) as [string[], string[], string[], string[]],
+  )
+  const [maxAttributes, maxKey, max, maxDepth, maxList] = LIMITS.map(([n, d, lo, hi]) => {
     const v = (o as any)[n] == null ? d : (o as any)[n]
     if (!Number.isInteger(v) || v < lo || v > hi) fail(RangeError, `${n} must be an integer in [${lo}, ${hi}]; got ${v}`)
-    L[n] = v
-  }
+    return v
+  })
   let salt: any = o.salt
   if (salt == null) {
     // stable for one project, different for every other: hashes cannot be joined across projects
@@ -112,22 +113,18 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
     fail(TypeError, 'salt must be a non-empty string or Uint8Array')
   }
   const mac = hmacHex(typeof salt == 'string' ? new TextEncoder().encode(salt) : salt)
-  const rule = keyRules(lists[0], lists[1], lists[2], lists[3])
-  const max = L.maxValueLength
   const count = (k: string): void => {
     cur[k] = (cur[k] || 0) + 1
   }
 
   // A hash from the cache; a miss is noted ('' for now) and the caller's round is run again
   // once the misses are hashed. null: no WebCrypto here, so the value is removed instead.
-  const hash = (v: string): string | null => {
-    v = wf(v)
-    const h = cache.get(v)
-    if (h === undefined) miss.add(v)
-    return h === undefined ? '' : h
-  }
+  const hash = (v: string): string | null => (cache.has((v = wf(v))) ? cache.get(v)! : (miss.add(v), ''))
+  // the replacement of one found value (counted by kind; `drop` redacts here, the caller drops the attribute)
   const rep = (kind: string, action: string, v: string): string => {
     let h
+    count(kind)
+    if (action == 'drop') dropped = 1
     return action == 'mask'
       ? `[MASKED:${kind}:${(v.match(/[\p{L}\p{N}]/gu) || []).slice(-4).join('')}]`
       : action == 'hash' && (h = hash(v)) != null
@@ -136,28 +133,22 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
           ? '~'
           : `[REDACTED:${kind}]`
   }
-  const scrub = (t: string): [string, boolean] => scrubText(t, actions, rep, cur, () => miss.size > 0)
+  const scrub = (t: string): string => scrubText(t, actions, rep, miss)
 
-  const scan = (t: string, tail?: boolean): [string, boolean] => {
-    let drop = false
+  const scan = (t: string, tail?: any): string => {
     let c
     t = wf(t)
-    const over = t.length > max + OVERLAP && (c = [...t]).length > max + OVERLAP
+    const n = max + OVERLAP
+    const over = t.length > n && (c = [...t]).length > n
     // no need to scan what truncation throws away
-    if (over) t = (tail ? c!.slice(-(max + OVERLAP)) : c!.slice(0, max + OVERLAP)).join('')
-    if (mayContainPii(t)) [t, drop] = scrub(t)
+    t = scrub(over ? (tail ? c!.slice(-n) : c!.slice(0, n)).join('') : t)
     if (over || (t.length > max && [...t].length > max)) {
       count('values_truncated')
-      t = truncate(t, max, !!tail, true)
+      t = truncate(t, max, tail, true)
       // cutting can complete a pattern (a 20-digit run cut to a valid card): scan the cut text again
-      for (let i = 0; i < 4 && mayContainPii(t); i++) {
-        const [again, d] = scrub(t)
-        drop = drop || d
-        if (again == t) break
-        t = truncate(again, max, !!tail)
-      }
+      for (let i = 0, again; i < 4 && (again = scrub(t)) != t; i++) t = truncate(again, max, tail)
     }
-    return [t, drop]
+    return t
   }
 
   const hashOne = (v: any): string | null => {
@@ -166,33 +157,25 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
     return h == s || h == null ? h : 'hash:' + h
   }
 
-  const value = (v: any, trusted: boolean, tail: boolean): any => {
+  const value = (v: any, trusted: any, tail: any): any => {
     const t = typeof v
-    const list = items(v)
+    let list: any
     if (t == 'string') {
       if (trusted) return truncate(wf(v), max, tail)
-      const [s, drop] = scan(v, tail)
-      return drop ? DROP : s
+      dropped = 0
+      v = scan(v, tail)
+      return dropped ? DROP : v
     }
     if (t == 'boolean') return v
     if (t == 'number') {
       if (!isFinite(v)) return v != v ? 'nan' : v > 0 ? 'inf' : '-inf'
-      if (!trusted && Number.isInteger(v) && Math.abs(v) >= 1e12) {
-        // a card number stored as a number is still a card number
-        const s = String(v)
-        const [x, drop] = scan(s)
-        return drop ? DROP : x == s ? v : x
-      }
-      return v
+      // a card number stored as a number is still a card number
+      return trusted || !Number.isInteger(v) || Math.abs(v) < 1e12 || (list = value(String(v), 0, 0)) == String(v) ? v : list
     }
     if (t == 'bigint') return value(Number.isSafeInteger(Number(v)) ? Number(v) : String(v), trusted, tail)
-    if (list) {
-      const out = []
-      for (let x of list.slice(0, L.maxListLength)) {
-        if ((x = value(/^[sbn]/.test(typeof x) ? x : text(x), trusted, false)) === DROP) return DROP
-        out.push(x)
-      }
-      return out
+    if ((list = items(v))) {
+      const out: any[] = []
+      return list.slice(0, maxList).some((x: any) => (x = value(/^[sbn]/.test(typeof x) ? x : text(x), trusted, 0)) === DROP || !out.push(x)) ? DROP : out
     }
     return value(text(v), trusted, tail)
   }
@@ -203,18 +186,14 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
       const raw = prefix + text(k)
       let e = keys.get(raw)
       if (!e) {
-        let drop
-        k = wf(cut(raw, L.maxKeyLength))
-        if (mayContainPii(k)) {
-          const [s] = ([, drop] = scrub(k))
-          k = cut(s, L.maxKeyLength)
-        }
-        if (drop) {
+        dropped = 0
+        k = cut(scrub(wf(cut(raw, maxKey))), maxKey)
+        if (dropped) {
           count('attributes_dropped')
           continue
         }
         // our placeholders say nothing about the key (and sanitizing twice must change nothing)
-        e = [k, rule(k.includes('[') ? k.replace(/\[(?:REDACTED|HASHED|MASKED):[^\]]*\]/g, '') : k)]
+        e = [k, rule(k.replace(/\[(?:REDACTED|HASHED|MASKED):[^\]]*\]/g, ''))]
         // keys that needed no change are remembered (a flood of distinct keys clears them)
         if (k == raw) keys.size > 4095 ? keys.clear() : keys.set(raw, e)
       }
@@ -226,20 +205,19 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
       }
       if (v == null) continue
       if (isMap(v)) {
-        if (depth < L.maxDepth) {
+        if (depth < maxDepth) {
           walk(v, k + '.', depth + 1, out)
           continue
         }
         v = '[nested too deep]'
       }
-      if (out.size >= L.maxAttributes && !out.has(k)) {
+      if (out.size >= maxAttributes && !out.has(k)) {
         count('attributes_dropped')
         continue
       }
       if (r == KEY_HASH) {
         const list = items(v)
-        const h: any =
-          typeof v == 'boolean' ? v : list ? list.slice(0, L.maxListLength).filter((x) => x != null).map((x) => (typeof x == 'boolean' ? x : hashOne(x))) : hashOne(v)
+        const h: any = typeof v == 'boolean' ? v : list ? list.slice(0, maxList).filter((x) => x != null).map((x) => (typeof x == 'boolean' ? x : hashOne(x))) : hashOne(v)
         if (h == null || (list && h.includes(null))) count('keys_removed')
         else {
           // a value hashed already (sanitized twice) is not counted again
@@ -261,7 +239,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
 
   // names of events, spans, span events and metrics are scanned like text (a name that is a URL
   // keeps its path and loses secret query values)
-  const name = (n: any): any => (n == null ? n : scan(text(n))[0])
+  const name = (n: any): any => (n == null ? n : scan(text(n)))
   const record = (r: TelemetryRecord): TelemetryRecord => {
     finalize(r)
     const o: TelemetryRecord = { ...r, name: name(r.name), attributes: attrs(r.attributes) }
@@ -283,7 +261,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
       // a round per scrubbing pass that needs new hashes, at most (see scrubText)
       for (let i = 0; i < 6; i++) {
         cur = {}
-        miss = new Set()
+        miss.clear()
         const r = fn()
         if (!miss.size) {
           for (const k in cur) total[k] = (total[k] || 0) + cur[k]
@@ -315,7 +293,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
     sanitizeBatch: batch,
     sanitizeRecord: async (r) => (await batch([r]))[0] || null,
     sanitizeAttributes: (a) => run(() => attrs(a), {}),
-    sanitizeText: (t) => run(() => scan(text(t))[0], ''),
+    sanitizeText: (t) => run(() => scan(text(t)), ''),
     hashValue: async (v) => mac(wf(text(v))),
     stats: () => ({ ...total }),
   }

@@ -16,29 +16,23 @@ export const mayContainPii = (t: string): boolean => {
   return n < 6 ? n > 2 && t.includes(':') : TRIGGER.test(t)
 }
 
-/** kind, action, value → replacement text */
+/** kind, action, value → replacement text (it also counts what it replaces) */
 export type Replacer = (kind: string, action: string, value: string) => string
 
 /**
  * Replace every detected value in `t`, pass after pass until nothing changes (at most 4: a value
- * glued to another is only seen once its neighbour is replaced). Returns the new text and whether
- * a detector whose action is `drop` matched; `found` (kind → count) is updated, never with values.
+ * glued to another is only seen once its neighbour is replaced), or until `pending` (the hashes a
+ * replacement waits for) is not empty: the caller runs this text again anyway.
  */
-export const scrubText = (t: string, actions: Record<string, string>, rep: Replacer, found: Record<string, number>, stop?: () => boolean): [string, boolean] => {
-  let drop = false
-  for (let i = 0; i < 4; i++) {
-    const [n, d] = scrubOnce(t, actions, rep, found)
-    drop = drop || d
-    // stop(): the caller will run this text again anyway (a hash it needs is being computed)
-    if (n == t || (stop && stop())) return [n, drop]
+export const scrubText = (t: string, actions: Record<string, string>, rep: Replacer, pending: Set<string>): string => {
+  for (let i = 0, n; i < 4 && mayContainPii(t) && (n = scrubOnce(t, actions, rep)) != t; i++) {
     t = n
-    if (!mayContainPii(t)) break
+    if (pending.size) break
   }
-  return [t, drop]
+  return t
 }
 
-const scrubOnce = (t: string, actions: Record<string, string>, rep: Replacer, found: Record<string, number>): [string, boolean] => {
-  let drop = false
+const scrubOnce = (t: string, actions: Record<string, string>, rep: Replacer): string => {
   // gates are read on the text as given: replacing a value only ever removes matches
   const x = t + '\ud800' + t.toLowerCase()
   const open = detectors().map((d) => d[1].test(x))
@@ -48,7 +42,6 @@ const scrubOnce = (t: string, actions: Record<string, string>, rep: Replacer, fo
     let out = ''
     let pos = 0
     let last = 0
-    let hits = 0
     let m: RegExpExecArray | null
     while (pos <= t.length) {
       re.lastIndex = pos
@@ -69,17 +62,11 @@ const scrubOnce = (t: string, actions: Record<string, string>, rep: Replacer, fo
           continue
         }
       }
-      hits++
-      // text cannot be dropped here; the caller drops the attribute that holds it
-      out += t.slice(last, a) + rep(kind, action == 'drop' ? 'redact' : action, v) + t.slice(a + v.length, end)
+      out += t.slice(last, a) + rep(kind, action, v) + t.slice(a + v.length, end)
       last = end
       pos = end > m.index ? end : end + 1
     }
-    if (hits) {
-      t = out + t.slice(last)
-      found[kind] = (found[kind] || 0) + hits
-      drop = drop || action == 'drop'
-    }
+    if (last) t = out + t.slice(last)
   })
-  return [t, drop]
+  return t
 }
