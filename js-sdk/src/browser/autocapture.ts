@@ -86,7 +86,7 @@ export const browser = (options: AutocaptureOptions = {}, client: TelemetryClien
   const user = cfg.beforeSend
   cfg.beforeSend = (r: any) => {
     try {
-      del.ensure()
+      del.ensure_()
       const a = r.attributes
       // the clock of this moment, shared by every tab (records wait here at most a flush interval)
       if (o.sessions !== false) (stamp = stamp || sessions(cfg.projectName, o, windowId(mem)))(a, Date.now())
@@ -97,15 +97,15 @@ export const browser = (options: AutocaptureOptions = {}, client: TelemetryClien
   }
   after('optOut', () => {
     footprint = undefined
-    del.clear()
+    del.clear_()
   })
   // stats(): the page-hide delivery counters beside the pipeline's (keepalive batches, splits,
   // beacons, records deferred to the outbox, persisted, resent, dropped from the full outbox)
-  after('stats', (r) => (r.browser = del.stats()))
+  after('stats', (r) => (r.browser = del.stats_()))
   // "memory": the choice applies to this page only and is not remembered on the device
   const forget = (): void => local('astrid.consent.' + cfg.projectName, null)
   if (mem) after('optIn', forget), after('optOut', forget)
-  return { stats: del.stats }
+  return { stats: del.stats_ }
 }
 
 /** Astrid.autocapture({pageViews: true, clicks: true, ...}): the base and every feature asked for. */

@@ -41,7 +41,7 @@ export const delivery = (client: any, me: string, o: DeliveryOptions, ctx: Ctx) 
     const orig = b.export.bind(b)
     const lane = l.name
     /** keep a batch in the outbox for this page (`owner` me) or for whoever drains next ('') */
-    const keep = (batch: any, owner: string, now?: boolean): unknown => box && box.save(batch.records, batch.resource, lane, owner, now)
+    const keep = (batch: any, owner: string, now?: boolean): unknown => box && box.save_(batch.records, batch.resource, lane, owner, now)
     /** the requests the backend makes for this batch, [url, body], uncompressed as on the way out */
     const bodies = (batch: any): string[][] => {
       if (b.name === 'http') return [[b.endpoint, encodeDocument(batch.records, batch.resource)]]
@@ -104,7 +104,7 @@ export const delivery = (client: any, me: string, o: DeliveryOptions, ctx: Ctx) 
           // the batches queued behind this one wait as long: keep them too
           for (const item of [batch, ...l.q]) if (item === batch || item.records !== batch.records) keep(item, me)
         }
-        if (done.size) box.remove(done)
+        if (done.size) box.remove_(done)
       }
       return r
     }
@@ -158,10 +158,10 @@ export const delivery = (client: any, me: string, o: DeliveryOptions, ctx: Ctx) 
   const drain = safe(() => {
     if (!box) return
     const d = decided()
-    if (d === false) return box.clear()
+    if (d === false) return box.clear_()
     const p = client.p
     lanes()
-    if (p && d) box.claim((e) => p.resend(e.r, e.s, e.b))
+    if (p && d) box.claim_((e) => p.resend(e.r, e.s, e.b))
   })
 
   const show = (): void => {
@@ -182,7 +182,7 @@ export const delivery = (client: any, me: string, o: DeliveryOptions, ctx: Ctx) 
   on(win, 'submit', soon, false)
   ctx.leave.push(() => {
     hide()
-    if (box) box.release()
+    if (box) box.release_()
   })
   on(win, 'online', () => {
     failing = false
@@ -191,5 +191,5 @@ export const delivery = (client: any, me: string, o: DeliveryOptions, ctx: Ctx) 
   })
   lanes()
   drain()
-  return { ensure: lanes, stats: () => ({ ...st, ...(box && box.stats) }), clear: () => box && box.clear() }
+  return { ensure_: lanes, stats_: () => ({ ...st, ...(box && box.stats_) }), clear_: () => box && box.clear_() }
 }

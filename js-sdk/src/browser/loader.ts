@@ -4,8 +4,8 @@ import { init } from '../index'
 import { autocapture, FEATURES } from './autocapture'
 import { doc } from './env'
 
-/** data-* attributes that configure autocapture rather than the client. */
-const AUTO = /^(persistence|sessionTimeout|deviceFootprint|beacon|outbox|sessions|device|hashChanges|downloadExtensions)$/
+/** data-* attributes that configure autocapture rather than the client: a string, a number, then booleans. */
+const AUTO = 'persistence sessionTimeout downloadExtensions deviceFootprint beacon outbox sessions device hashChanges'.split(' ')
 
 /** Run when the bundle is loaded by a script tag carrying data-project-name; never throws. */
 export const fromScript = (): void => {
@@ -17,18 +17,19 @@ export const fromScript = (): void => {
     const auto: Record<string, any> = {}
     const list = (v: unknown): string[] => String(v || '').split(/[\s,]+/).filter(Boolean)
     for (const k in data) {
-      // an attribute's text as the option's type: numbers, booleans, JSON objects, or the string
+      // an attribute's text as the option's type: numbers, booleans, JSON objects and lists, or the string
       const v: string = data[k]
       const d = typeof (DEFAULTS as any)[k]
+      const i = AUTO.indexOf(k)
       let x: unknown = v
-      if (d === 'number' || k === 'sessionTimeout') x = +v
-      else if (d === 'boolean' || /^(enabled|deviceFootprint|beacon|outbox|sessions|device|hashChanges)$/.test(k)) x = !/^(false|0|no|off)$/i.test(v)
+      if (d === 'number' || i === 1) x = +v
+      else if (d === 'boolean' || i > 2 || k === 'enabled') x = !/^(false|0|no|off)$/i.test(v)
       else if (/^[{[]/.test(v)) {
         try {
           x = JSON.parse(v)
         } catch {}
       }
-      ;(AUTO.test(k) ? auto : opts)[k] = x
+      ;(i < 0 ? opts : auto)[k] = x
     }
     const features = list(opts.autocapture)
     delete opts.autocapture

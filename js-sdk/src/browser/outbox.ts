@@ -57,9 +57,9 @@ export const outbox = (project: string, me: string, maxRecords = 1000, maxChars 
     return given
   }
   return {
-    stats,
+    stats_: stats,
     /** keep these records (those not kept already) for `lane`; owner '' means the page is going */
-    save: (records: any[], res: Record<string, unknown>, lane: string, owner: string, now?: boolean): Promise<void> =>
+    save_: (records: any[], res: Record<string, unknown>, lane: string, owner: string, now?: boolean): Promise<void> =>
       update((list) => {
         const have = new Set<string>()
         for (const e of list) for (const x of e.r) have.add(x.id)
@@ -73,7 +73,7 @@ export const outbox = (project: string, me: string, maxRecords = 1000, maxChars 
         return r.length || given
       }, now),
     /** delivered: forget these record ids */
-    remove: (done: Set<string>): Promise<void> =>
+    remove_: (done: Set<string>): Promise<void> =>
       // the usual case: nothing waits, no lock needed
       local(key) == null
         ? Promise.resolve()
@@ -87,9 +87,9 @@ export const outbox = (project: string, me: string, maxRecords = 1000, maxChars 
             if (changed) write(list.filter((e) => e.r.length))
           }),
     /** this page is going away: its entries are anybody's now */
-    release: (): unknown => update(give, true),
+    release_: (): unknown => update(give, true),
     /** take every entry nobody owns (or whose owner went quiet for 5 minutes) and give each to `send` */
-    claim: (send: (e: Entry) => void): Promise<void> =>
+    claim_: (send: (e: Entry) => void): Promise<void> =>
       update((list) => {
         const t = Date.now()
         const mine = list.filter((e) => !(e.o === me || (e.o && t - e.t < 3e5)))
@@ -102,6 +102,6 @@ export const outbox = (project: string, me: string, maxRecords = 1000, maxChars 
         }
       }),
     /** consent withdrawn: nothing kept may ever be sent */
-    clear: (): void => local(key, null),
+    clear_: (): void => local(key, null),
   }
 }
