@@ -27,7 +27,8 @@ const B64 = '[A-Za-z0-9_-]'
 const OCT = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)'
 const HOME_NAME = '[^/\\\\\\s"\'<>:|*?()\\[\\]]{1,64})(?=[/\\\\\\s"\'<>:|,;)\\]]|$)'
 const SEP_2 = '(?:\\\\{1,2}|/)'
-const WORDS = 'password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?|session[_-]?id'
+const SIX = 'password|passwd|passphrase|pwd|secret|token'
+const WORDS = SIX + '|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?|session[_-]?id'
 const VALUE = NOT_PH + '(?:"(?<v1>[^"\\n]{1,256})"|\'(?<v2>[^\'\\n]{1,256})\'|(?<v>'
 const V_END = '[^\\s"\',;&<>(){}\\[\\]'
 const PHONE_END = '(?!\\d|[.-]\\d)'
@@ -141,7 +142,7 @@ const TABLE: [string, string, string, Validator?][] = [
   // the name starts a word: after a separator, a camel-case hump (dbPassword) or, in an
   // upper-case environment variable, right after its prefix (PGPASSWORD, MYSQLPWD)
   ['secret', HINT,
-    '(?:(?<![A-Za-z0-9])|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=(?:PASSWORD|PASSWD|PASSPHRASE|PWD|SECRET|TOKEN)["\']?[ \\t]{0,3}[:=]))(?i:' + WORDS + ')' + 
+    '(?:(?<![A-Za-z0-9])|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=(?:' + SIX.toUpperCase() + ')["\']?[ \\t]{0,3}[:=]))(?i:' + WORDS + ')' + 
     '(?<sep>["\']?[ \\t]{0,3}[:=][ \\t]{0,3})' + VALUE + V_END + ']{1,256}))',
     SECRET],
   // a command-line flag with its value after a space or '=': --password hunter2, --db-token=abc

@@ -35,8 +35,9 @@ export const scrubText = (t: string, actions: Record<string, string>, rep: Repla
 const scrubOnce = (t: string, actions: Record<string, string>, rep: Replacer): string => {
   // gates are read on the text as given: replacing a value only ever removes matches
   const x = t + '\ud800' + t.toLowerCase()
-  const open = detectors().map((d) => d[1].test(x))
-  detectors().forEach(([kind, , re, ok], i) => {
+  const d = detectors()
+  const open = d.map((r) => r[1].test(x))
+  d.forEach(([kind, , re, ok], i) => {
     const action = actions[kind]
     if (!open[i] || action == 'off') return
     let out = ''
