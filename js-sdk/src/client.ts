@@ -35,9 +35,9 @@ let als = hooks ? new hooks.AsyncLocalStorage() : undefined
 if (__NODE__ && !als && g.process && g.process.versions && g.process.versions.node && typeof g.document !== 'object')
   nodeModule('async_hooks').then((m) => (als = als || new m.AsyncLocalStorage()), () => {})
 let cur: TelemetryRecord | undefined
-const current = (): TelemetryRecord | undefined => (als ? als.getStore() : cur)
+const current = (): TelemetryRecord | undefined => (__NODE__ && als ? als.getStore() : cur)
 const within = <T>(r: TelemetryRecord, fn: () => T): T => {
-  if (als) return als.run(r, fn)
+  if (__NODE__ && als) return als.run(r, fn)
   const prev = cur
   cur = r
   try {
@@ -47,7 +47,7 @@ const within = <T>(r: TelemetryRecord, fn: () => T): T => {
   }
 }
 
-const nameOf = (v: unknown): string | undefined => (typeof v === 'string' && v ? (v.length > MAX_NAME ? v.slice(0, MAX_NAME) : v) : undefined)
+const nameOf = (v: unknown): string | undefined => (typeof v === 'string' && v ? v.slice(0, MAX_NAME) : undefined)
 const copy = (a: unknown): Record<string, unknown> => (a && typeof a === 'object' ? { ...(a as any) } : {})
 const isNode = (): boolean => __NODE__ && !!(g.process && g.process.versions && g.process.versions.node) && typeof g.document !== 'object'
 
@@ -138,13 +138,13 @@ export class TelemetryClient {
     checkBackends(cfg.backend)
     this.config = cfg
     const sig = isNode() ? undefined : browserSignals()
-    const d = (this.decision = decide(cfg.projectName, cfg.enabled, cfg.env, sig ? storedChoice(cfg.projectName) : undefined, sig))
+    const d = (this.decision = decide(cfg, sig ? storedChoice(cfg.projectName) : undefined, sig))
     if (cfg.debug) console.error(`astrid: ${cfg.projectName}: telemetry ${d.enabled ? 'on' : d.enabled === false ? 'off' : 'pending'} (${d.rule})`)
     if (d.enabled !== false) this.start_(d.enabled === null)
     else if (__NODE__ && d.rule === 'default' && isNode() && !isCI(cfg.env)) {
       // the last rule is the consent file the Python CLI writes: records wait while it is read
       this.start_(true)
-      this.ready = readConsentFile(cfg.projectName, cfg.env).then((stored) => this.apply_(decide(cfg.projectName, cfg.enabled, cfg.env, stored)))
+      this.ready = readConsentFile(cfg.projectName, cfg.env).then((stored) => this.apply_(decide(cfg, stored)))
     }
   }
 
@@ -336,7 +336,7 @@ export class TelemetryClient {
       const sig = isNode() ? undefined : browserSignals()
       if (sig) storedChoice(cfg.projectName, granted)
       else if (__NODE__) writeConsentFile(cfg.projectName, granted, cfg.env)
-      this.apply_(decide(cfg.projectName, cfg.enabled, cfg.env, granted, sig))
+      this.apply_(decide(cfg, granted, sig))
     } catch {}
     return this.enabled
   }

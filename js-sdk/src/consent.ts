@@ -24,9 +24,7 @@ const d = (enabled: boolean | null, rule: string): Decision => ({ enabled, rule 
  * in Node, localStorage in browsers), read by the caller. `browser` carries the navigator signals.
  */
 export const decide = (
-  project: string,
-  enabled: boolean | undefined,
-  env: Env,
+  { projectName: project, enabled, env }: { projectName: string; enabled?: boolean; env: Env },
   stored?: boolean,
   browser?: { dnt?: boolean; gpc?: boolean },
 ): Decision => {
