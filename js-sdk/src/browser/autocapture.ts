@@ -33,8 +33,6 @@ export interface AutocaptureOptions extends SessionOptions, DeliveryOptions {
 /** Every feature, for `data-autocapture="all"`. */
 export const FEATURES = ['pageViews', 'clicks', 'outboundLinks', 'fileDownloads', 'forms', 'scrollDepth', 'engagement', 'pageLeave'] as const
 
-const installed = new WeakSet<object>()
-
 /**
  * The browser base without any feature: sessions, device context and delivery that survives the
  * page, then `features` (e.g. `[pageViews, scrollDepth]` for the smallest bundle). Returns the
@@ -45,8 +43,9 @@ export const browser = (options: AutocaptureOptions = {}, client: TelemetryClien
   const c: any = client
   const rule = (re: RegExp): boolean => !!c.decision && re.test(c.decision.enabled + c.decision.rule)
   // the browser's privacy signals, or the app said no: nothing may run
-  if (!c || !doc || installed.has(c) || rule(/^false(do_not_track|global_privacy_control|argument)$/)) return
-  installed.add(c)
+  // (once per client)
+  if (!c || !doc || c.autocaptured_ || rule(/^false(do_not_track|global_privacy_control|argument)$/)) return
+  c.autocaptured_ = 1
   const o = options || {}
   const cfg = c.config
   const mem = o.persistence === 'memory'
@@ -65,18 +64,15 @@ export const browser = (options: AutocaptureOptions = {}, client: TelemetryClien
   }
   // fingerprinting: only under explicit consent (never under DNT, GPC or pending consent)
   const explicit = (): boolean => rule(/^true(argument|stored_consent)$/)
-  if (o.deviceFootprint) {
-    const want = (): void => {
-      if (footprint || !explicit() || !c.priv) return
-      const coarse = deviceContext()
-      c.priv
-        .hashValue(JSON.stringify(Object.keys(coarse).sort().map((k) => [k, coarse[k]])))
-        .then((h: string) => (footprint = h))
-        .catch(() => {})
-    }
-    want()
-    after('optIn', want)
+  const want = (): void => {
+    if (!o.deviceFootprint || footprint || !explicit() || !c.priv) return
+    const coarse = deviceContext()
+    c.priv
+      .hashValue(JSON.stringify(Object.keys(coarse).sort().map((k) => [k, coarse[k]])))
+      .then((h: string) => (footprint = h))
+      .catch(() => {})
   }
+  want()
   const ctx = context((name, a) => c.trackEvent(name, a))
   for (const f of features) safe(f)(ctx)
   // after the features: their page-hide events are queued before the queue leaves with the page
@@ -95,16 +91,20 @@ export const browser = (options: AutocaptureOptions = {}, client: TelemetryClien
     } catch {}
     return user ? user(r) : r
   }
+  // "memory": the choice applies to this page only and is not remembered on the device
+  const forget = (): unknown => mem && local('astrid.consent.' + cfg.projectName, null)
+  after('optIn', () => {
+    want()
+    forget()
+  })
   after('optOut', () => {
     footprint = undefined
     del.clear_()
+    forget()
   })
   // stats(): the page-hide delivery counters beside the pipeline's (keepalive batches, splits,
   // beacons, records deferred to the outbox, persisted, resent, dropped from the full outbox)
   after('stats', (r) => (r.browser = del.stats_()))
-  // "memory": the choice applies to this page only and is not remembered on the device
-  const forget = (): void => local('astrid.consent.' + cfg.projectName, null)
-  if (mem) after('optIn', forget), after('optOut', forget)
   return { stats: del.stats_ }
 }
 

@@ -29,11 +29,11 @@ export const elementClicks = (ctx: Ctx): void =>
     put('element.text', el.tagName !== 'INPUT' && String(el.textContent || '').replace(/\s+/g, ' ').trim().slice(0, 100))
     put('element.event', el.getAttribute('data-astrid-event'))
     put('link.url', u && u.full)
-    ctx.track('element.click', a)
+    ctx.track_('element.click', a)
   })
 
 export const outboundLinks = (ctx: Ctx): void =>
-  clicks((el, u) => u && /^https?:/.test(el.protocol) && u.host !== win.location.host && ctx.track('link.outbound', { 'link.url': u.full, 'link.host': u.host }))
+  clicks((el, u) => u && /^https?:/.test(el.protocol) && u.host !== win.location.host && ctx.track_('link.outbound', { 'link.url': u.full, 'link.host': u.host }))
 
 export interface DownloadOptions {
   /** file extensions that count as downloads (default: DOWNLOAD_EXTENSIONS) */
@@ -46,7 +46,7 @@ export const fileDownloads = (ctx: Ctx, o: DownloadOptions = {}): void => {
     if (!u) return
     const ext = (/\.([a-z0-9]{1,8})$/i.exec(u.path) || ['', ''])[1].toLowerCase()
     if ((ext && exts.indexOf(ext) >= 0) || el.hasAttribute('download')) {
-      ctx.track('file.download', { 'link.url': u.full, 'file.extension': ext, 'file.name': decodeURIComponent(u.path.split('/').pop() || '') })
+      ctx.track_('file.download', { 'link.url': u.full, 'file.extension': ext, 'file.name': decodeURIComponent(u.path.split('/').pop() || '') })
     }
   })
 }

@@ -170,8 +170,8 @@ export const delivery = (client: any, me: string, o: DeliveryOptions, ctx: Ctx) 
     drain()
   }
 
-  ctx.hide.push(hide)
-  ctx.show.push(show)
+  ctx.hide_.push(hide)
+  ctx.show_.push(show)
   // a link that will navigate this tab, or a form submitted for real: the page is about to go, so
   // what is queued from now on (the click itself) must not wait for an asynchronous gzip
   const soon = (e: any): void => {
@@ -180,7 +180,7 @@ export const delivery = (client: any, me: string, o: DeliveryOptions, ctx: Ctx) 
   }
   on(win, 'click', soon, false)
   on(win, 'submit', soon, false)
-  ctx.leave.push(() => {
+  ctx.leave_.push(() => {
     hide()
     if (box) box.release_()
   })

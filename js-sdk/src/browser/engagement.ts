@@ -32,16 +32,16 @@ export const stopwatch = (): (() => number) => {
 export const timed =
   (ctx: Ctx, fn: (path: string, ms: number, final?: boolean) => void) => {
     const take = stopwatch()
-    let path = ctx.path()
+    let path = ctx.path_()
     return (final?: boolean): void => {
       fn(path, take(), final)
-      path = ctx.path()
+      path = ctx.path_()
     }
   }
 
 /** `page.engagement` with `engagement.time_ms` each time the page is hidden or the SPA moves on. */
 export const engagement = (ctx: Ctx): void => {
-  const report = timed(ctx, (path, ms) => ms > 0 && ctx.track('page.engagement', { 'url.path': path, 'engagement.time_ms': ms }))
-  ctx.hide.push(report)
-  ctx.views.push(report)
+  const report = timed(ctx, (path, ms) => ms > 0 && ctx.track_('page.engagement', { 'url.path': path, 'engagement.time_ms': ms }))
+  ctx.hide_.push(report)
+  ctx.views_.push(report)
 }

@@ -18,6 +18,6 @@ export const forms = (ctx: Ctx): void =>
       let n = 0
       for (const el of f.elements) if (/^(INPUT|SELECT|TEXTAREA)$/.test(el.tagName) && !/^(submit|button|reset|image|hidden)$/.test(el.type)) n++
       a['form.fields'] = n
-      ctx.track('form.submit', a)
+      ctx.track_('form.submit', a)
     }),
   )

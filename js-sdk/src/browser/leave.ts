@@ -8,12 +8,12 @@ import { timed } from './engagement'
 export const pageLeave = (ctx: Ctx): void => {
   let left: boolean | undefined
   const leave = timed(ctx, (path, ms, final) => {
-    if (!left) ctx.track('page.leave', { 'url.path': path, 'engagement.time_ms': ms })
+    if (!left) ctx.track_('page.leave', { 'url.path': path, 'engagement.time_ms': ms })
     left = final
   })
   const gone = (): void => leave(true)
-  ctx.hide.push(gone)
-  ctx.leave.push(gone)
-  ctx.views.push(leave)
-  ctx.show.push(() => (left = false))
+  ctx.hide_.push(gone)
+  ctx.leave_.push(gone)
+  ctx.views_.push(leave)
+  ctx.show_.push(() => (left = false))
 }

@@ -18,9 +18,9 @@ export const pageViews = (ctx: Ctx, o: PageViewOptions = {}): void => {
     const u = key !== last && cleanUrl(loc.href)
     if (!u) return
     // the features' page-view hooks (a new page view: scroll milestones start again, time is reported)
-    if (last) run(ctx.views)
+    if (last) run(ctx.views_)
     last = key
-    ctx.track('page.view', { 'url.full': u.full, 'page.title': String(doc.title || ''), ...referrer(prev, loc.hostname), ...u.utm })
+    ctx.track_('page.view', { 'url.full': u.full, 'page.title': String(doc.title || ''), ...referrer(prev, loc.hostname), ...u.utm })
     prev = loc.href
   })
   // after the app's own handlers: routers usually set the title right after navigating

@@ -12,8 +12,8 @@ export const scrollDepth = (ctx: Ctx): void => {
     const seen = win.scrollY + win.innerHeight
     // the last two pixels count as the bottom (fractional zoom never quite reaches it)
     const pct = seen >= h - 2 ? 100 : (seen / h) * 100
-    for (let p = 25; p <= pct && p <= 100; p += 25) if (p > done) ctx.track('scroll.depth', { 'scroll.percent': (done = p) })
+    for (let p = 25; p <= pct && p <= 100; p += 25) if (p > done) ctx.track_('scroll.depth', { 'scroll.percent': (done = p) })
   })
   on(win, 'scroll', () => (timer = timer || setTimeout(check, 100)), { passive: true })
-  ctx.views.push(() => (done = 0))
+  ctx.views_.push(() => (done = 0))
 }
