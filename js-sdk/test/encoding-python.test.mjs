@@ -15,6 +15,21 @@ const r = await build({
 })
 const M = await import('data:text/javascript;base64,' + Buffer.from(r.outputFiles[0].contents).toString('base64'))
 
+// Random records (every type, random attributes, ids, times, statuses, metric shapes) through both
+// SDKs' encoders and the generic HTTP document: the JSON must be equal. Built here, before the first
+// test(): under --test-force-exit a test registered after a top-level await never runs.
+const b2 = await build({
+  stdin: {
+    contents: `export * from './encoding/index'
+      export { signalOf } from './backends/otlp'
+      export { encodeDocument } from './backends/http'
+      export { severityText, SDK_VERSION } from './records'`,
+    resolveDir: root + 'js-sdk/src', loader: 'ts',
+  },
+  bundle: true, format: 'esm', platform: 'node', define: { __NODE__: 'true' }, write: false, logLevel: 'error', external: ['node:*'],
+})
+const J = await import('data:text/javascript;base64,' + Buffer.from(b2.outputFiles[0].contents).toString('base64'))
+
 const T = '1764720000123456789'
 const attrs = { nan: NaN, inf: Infinity, ninf: -Infinity, max_safe: 2 ** 53, neg: -(2 ** 53), huge: 1e300, small: 5e-324, mixed: [NaN, 1, 'a', true] }
 const records = [
@@ -56,20 +71,6 @@ test('bytes become base64 bytesValue and plain objects kvlistValue', () => {
   assert.deepStrictEqual(M.anyValue(2 ** 63), { doubleValue: 2 ** 63 })
   assert.deepStrictEqual(M.anyValue(-(2 ** 62)), { intValue: String(-(2 ** 62)) })
 })
-
-// Random records (every type, random attributes, ids, times, statuses, metric shapes) through both
-// SDKs' encoders and the generic HTTP document: the JSON must be equal.
-const b2 = await build({
-  stdin: {
-    contents: `export * from './encoding/index'
-      export { signalOf } from './backends/otlp'
-      export { encodeDocument } from './backends/http'
-      export { severityText, SDK_VERSION } from './records'`,
-    resolveDir: root + 'js-sdk/src', loader: 'ts',
-  },
-  bundle: true, format: 'esm', platform: 'node', define: { __NODE__: 'true' }, write: false, logLevel: 'error', external: ['node:*'],
-})
-const J = await import('data:text/javascript;base64,' + Buffer.from(b2.outputFiles[0].contents).toString('base64'))
 
 const hex = (n) => fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: n, maxLength: n })
 const ns = fc.bigInt({ min: 1n, max: 2n ** 62n }).map(String)

@@ -5,6 +5,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { build } from 'esbuild'
+import { existsSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
 
 const r = await build({
   entryPoints: [new URL('../src/privacy/index.ts', import.meta.url).pathname], bundle: true, format: 'esm', platform: 'node',
@@ -127,8 +129,6 @@ test('sanitizing twice changes nothing, and the output is well-formed (encodes a
 
 // The same salt and value give the same hash in both SDKs (lone surrogates hash as U+FFFD).
 const PYTHON = new URL('../../.venv/bin/python', import.meta.url).pathname
-const { existsSync } = await import('node:fs')
-const { execFileSync } = await import('node:child_process')
 test('keyed hashes are byte-identical to the Python engine', { skip: !existsSync(PYTHON) && 'no .venv/bin/python (scripts/test creates it)' }, async () => {
   const values = fc.sample(fc.string({ unit: 'binary', maxLength: 30 }), { numRuns: 200, seed: 42 })
   values.push('', 'ada@example.com', '\ud800', 'a\udc00b', '\ud83d\ude00', 'caf\u00e9')
