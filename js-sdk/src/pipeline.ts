@@ -111,14 +111,13 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
       const batch = { records: it.records, resource: it.resource }
       let r: any
       try {
-        r = b.export(batch, timeout)
-        if (isThen(r)) r = await r
+        r = await b.export(batch, timeout)
       } catch (e: any) {
         r = retry('exception:' + ((e && e.name) || 'Error'))
       }
       if (r == null || r === true) r = { ok: true }
       else if (r === false || typeof r !== 'object') r = retry('bad_result')
-      if (cfg.debug && !r.ok) console.error(`astrid: ${l.name}: ${r.reason}${r.retryable ? ', will retry' : ''}`)
+      if (cfg.debug && !r.ok) console.error('astrid: ' + l.name + ': ' + r.reason)
       // a backend that delivered part of a batch keeps only the rest
       const recs = (it.records = batch.records)
       const n = recs.length
@@ -328,6 +327,7 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
         let x: any
         try {
           x = hook(r)
+          // a synchronous hook costs no microtask (page hide catches batches within a few microtasks)
           if (isThen(x)) x = await x
         } catch {
           // a broken hook must not let unfiltered data out, nor stop the worker
