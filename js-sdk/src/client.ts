@@ -123,9 +123,9 @@ export class TelemetryClient {
   /** settles when the consent decision is final (in Node the consent file is read first) */
   readonly ready: Promise<void> = Promise.resolve()
   /** the pipeline while telemetry is on or pending (the browser features reach it) */
-  p?: Pipeline
+  private p?: Pipeline
   /** the privacy engine (the browser features hash with it) */
-  priv: any
+  private priv: any
   private agg_?: Aggregator
   private invalid_ = 0
   private closed_ = false

@@ -26,3 +26,24 @@ test('the core and the full IIFE are within their enforced limits, and the repor
   }
   assert.deepEqual(report({ gzip: LIMIT.core + 1, min: 0 }, { gzip: 1, min: 0 }).over.length, 1)
 })
+
+// Internal properties end in `_` and every build renames them (one mangle cache for all builds, so the names agree):
+// none may survive in a bundle, and none may be public API that the declarations promise.
+test('internal _ properties are renamed in every build and are not public API', async () => {
+  for (const f of ['astrid.mjs', 'astrid.cjs', 'astrid.browser.mjs', 'astrid.min.js']) {
+    const code = readFileSync(join(root, 'dist', f), 'utf8')
+    assert.deepEqual([...new Set(code.match(/\.[A-Za-z$][\w$]*_(?![\w$])/g) || [])], [], f)
+  }
+  const A = await import('../dist/astrid.mjs')
+  const c = new A.TelemetryClient({ projectName: 'size', backend: 'memory', enabled: true, env: {}, installAtexit: false })
+  const s = c.startSpan('x')
+  const names = [...Object.keys(A), ...Object.getOwnPropertyNames(A.TelemetryClient.prototype), ...Object.keys(c), ...Object.keys(s)]
+  for (const n of ['trackEvent', 'trackMetric', 'trackLog', 'trackError', 'startSpan', 'span', 'flush', 'shutdown', 'stats', 'optIn', 'optOut', 'config', 'decision', 'ready', 'end', 'setAttribute']) assert.ok(names.includes(n), n)
+  s.end()
+  await c.shutdown(1)
+  // in the declarations, a member of the client named with a trailing _ is private (absent from the bundles, so unusable)
+  const dts = readFileSync(join(root, 'dist', 'types', 'client.d.ts'), 'utf8')
+  assert.deepEqual(dts.split('\n').filter((l) => /^\s+(?:readonly\s+)?[A-Za-z$][\w$]*_\??[(:;]/.test(l) && !/^\s+private\b/.test(l)), [])
+  assert.doesNotMatch(readFileSync(join(root, 'dist', 'types', 'index.d.ts'), 'utf8'), /\b[A-Za-z$][\w$]*_\b(?! *from)/)
+})
+
