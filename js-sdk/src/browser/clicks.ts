@@ -1,6 +1,6 @@
 /** Clicks: `element.click` on links, buttons and [data-astrid-event] elements; `link.outbound`; `file.download`. */
 import type { Ctx } from './context'
-import { doc, on, safe, win } from './env'
+import { doc, g, on } from './env'
 import { cleanUrl, type CleanUrl } from './url'
 
 /** Extensions counted as downloads unless the app gives its own list. */
@@ -11,10 +11,10 @@ export const DOWNLOAD_EXTENSIONS = 'pdf,zip,gz,tgz,bz2,xz,7z,rar,tar,dmg,pkg,exe
  * a [data-astrid-event] element) and, for a link, its sanitized URL.
  */
 const clicks = (fn: (el: any, url?: CleanUrl) => void): void => {
-  const h = safe((e: any) => {
+  const h = (e: any): void => {
     const el = e.target.closest('a,button,[data-astrid-event],input[type=submit],input[type=button],[role=button]')
     if (el && (e.type === 'click' || e.button === 1)) fn(el, el.tagName === 'A' && el.href ? cleanUrl(el.href) : undefined)
-  })
+  }
   on(doc, 'click', h)
   on(doc, 'auxclick', h)
 }
@@ -33,7 +33,7 @@ export const elementClicks = (ctx: Ctx): void =>
   })
 
 export const outboundLinks = (ctx: Ctx): void =>
-  clicks((el, u) => u && /^https?:/.test(el.protocol) && u.host !== win.location.host && ctx.track_('link.outbound', { 'link.url': u.full, 'link.host': u.host }))
+  clicks((el, u) => u && /^https?:/.test(el.protocol) && u.host !== g.location.host && ctx.track_('link.outbound', { 'link.url': u.full, 'link.host': u.host }))
 
 export interface DownloadOptions {
   /** file extensions that count as downloads (default: DOWNLOAD_EXTENSIONS) */

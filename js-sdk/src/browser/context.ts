@@ -1,5 +1,5 @@
 /** What the autocapture features share: the client to record through and page life-cycle hooks. */
-import { doc, on, safe, visible, win } from './env'
+import { doc, g, on, safe, visible } from './env'
 
 /**
  * What `browser()` hands each feature. Internal: its members end in `_` and the builds rename them,
@@ -24,15 +24,15 @@ export interface Ctx {
 export const run = (fns: (() => void)[]): void => fns.forEach((f) => safe(f)())
 
 export const context = (trackEvent: (name: string, attributes: Record<string, unknown>) => void): Ctx => {
-  const path = (): string => win.location.pathname
+  const path = (): string => g.location.pathname
   const c: Ctx = { track_: (n, a) => trackEvent(n, { 'url.path': path(), ...a }), path_: path, views_: [], hide_: [], leave_: [], show_: [] }
   const shown = (): false | void => visible() && run(c.show_)
   on(doc, 'visibilitychange', () => run(visible() ? c.show_ : c.hide_))
-  on(win, 'pagehide', () => {
+  on(g, 'pagehide', () => {
     run(c.leave_)
     // a download link fires pagehide and the page stays: carry on as shown
     setTimeout(shown, 500)
   })
-  on(win, 'pageshow', (e: any) => e.persisted && run(c.show_))
+  on(g, 'pageshow', (e: any) => e.persisted && run(c.show_))
   return c
 }

@@ -7,7 +7,7 @@ import { encodeDocument } from '../backends/http'
 import { signalOf } from '../backends/otlp'
 import { encodeLogs, encodeMetrics, encodeTraces } from '../encoding/index'
 import type { Ctx } from './context'
-import { g, on, safe, visible, win } from './env'
+import { g, on, safe, visible } from './env'
 import { outbox } from './outbox'
 
 /** Bytes of keepalive requests in flight at once (the browser allows 64 KB a page, all requests together). */
@@ -178,13 +178,13 @@ export const delivery = (client: any, me: string, o: DeliveryOptions, ctx: Ctx) 
     const a = e.type === 'submit' ? e.target : e.target.closest && e.target.closest('a[href]')
     if (a && !e.defaultPrevented && !(a.target && a.target !== '_self') && !/^(#|javascript:)/i.test(a.getAttribute('href') || a.getAttribute('action') || '')) leaving()
   }
-  on(win, 'click', soon, false)
-  on(win, 'submit', soon, false)
+  on(g, 'click', soon, false)
+  on(g, 'submit', soon, false)
   ctx.leave_.push(() => {
     hide()
     if (box) box.release_()
   })
-  on(win, 'online', () => {
+  on(g, 'online', () => {
     failing = false
     if (lanes().length) client.p.retryNow()
     drain()

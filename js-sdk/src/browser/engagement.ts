@@ -1,6 +1,6 @@
 /** Engaged time: counted only while the page is visible and has focus. `page.engagement` reports it. */
 import type { Ctx } from './context'
-import { doc, on, visible, win } from './env'
+import { doc, g, on, visible } from './env'
 
 /**
  * A stopwatch that runs only while the page is visible and focused; each call returns the engaged
@@ -15,7 +15,7 @@ export const stopwatch = (): (() => number) => {
     since = visible() && doc.hasFocus() ? t : 0
   }
   tick()
-  for (const t of ['focus', 'blur', 'pageshow', 'pagehide']) on(win, t, tick)
+  for (const t of ['focus', 'blur', 'pageshow', 'pagehide']) on(g, t, tick)
   on(doc, 'visibilitychange', tick)
   return () => {
     tick()

@@ -1,19 +1,10 @@
 /** Browser globals that are safe to touch during server-side rendering, and storage that never throws. */
 
 export const g: any = globalThis
-/** the window (in a browser, globalThis is the window; the features run only where there is a document) */
-export const win: any = g
 export const doc: any = g.document
 
 /** Is the page visible? (else hidden) */
 export const visible = (): boolean => doc.visibilityState === 'visible'
-
-/** addEventListener that never throws (capture phase unless `opts` says otherwise). */
-export const on = (target: any, type: string, fn: (e: any) => void, opts: any = true): void => {
-  try {
-    target.addEventListener(type, fn, opts)
-  } catch {}
-}
 
 /** Run `fn` and swallow anything it throws: autocapture must never break the host page. */
 export const safe =
@@ -23,6 +14,13 @@ export const safe =
       fn(...a)
     } catch {}
   }
+
+/** addEventListener that never throws, for a listener that never throws (capture phase unless `opts` says otherwise). */
+export const on = (target: any, type: string, fn: (e: any) => void, opts: any = true): void => {
+  try {
+    target.addEventListener(type, safe(fn), opts)
+  } catch {}
+}
 
 /**
  * localStorage / sessionStorage that never throws (private mode, quota, disabled storage):

@@ -1,13 +1,13 @@
 /** `form.submit`: the form's id, name, action path and field count; never a value. */
 import type { Ctx } from './context'
-import { doc, on, safe } from './env'
+import { doc, on } from './env'
 import { cleanUrl } from './url'
 
 export const forms = (ctx: Ctx): void =>
   on(
     doc,
     'submit',
-    safe((e: any) => {
+    (e: any) => {
       const f = e.target
       if (f.tagName !== 'FORM') return
       const a: Record<string, unknown> = {}
@@ -19,5 +19,5 @@ export const forms = (ctx: Ctx): void =>
       for (const el of f.elements) if (/^(INPUT|SELECT|TEXTAREA)$/.test(el.tagName) && !/^(submit|button|reset|image|hidden)$/.test(el.type)) n++
       a['form.fields'] = n
       ctx.track_('form.submit', a)
-    }),
+    },
   )

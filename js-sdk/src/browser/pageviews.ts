@@ -1,6 +1,6 @@
 /** `page.view` on load and on SPA navigation (pushState, replaceState, popstate, optionally hashchange). */
 import { run, type Ctx } from './context'
-import { doc, on, safe, win } from './env'
+import { doc, g, on, safe } from './env'
 import { cleanUrl, referrer } from './url'
 
 export interface PageViewOptions {
@@ -9,8 +9,8 @@ export interface PageViewOptions {
 }
 
 export const pageViews = (ctx: Ctx, o: PageViewOptions = {}): void => {
-  const loc = win.location
-  const h = win.history
+  const loc = g.location
+  const h = g.history
   let last = ''
   let prev = doc.referrer
   const view = safe(() => {
@@ -33,7 +33,7 @@ export const pageViews = (ctx: Ctx, o: PageViewOptions = {}): void => {
         return orig.apply(this, arguments)
       }
   }
-  on(win, 'popstate', soon)
-  if (o.hashChanges) on(win, 'hashchange', view)
+  on(g, 'popstate', soon)
+  if (o.hashChanges) on(g, 'hashchange', view)
   view()
 }

@@ -3,7 +3,7 @@
  * and storage events), a per-tab `window.id` and an anonymous random `visitor.id`. No cookies, ever.
  */
 import { hex } from '../records'
-import { local, on, tab, win } from './env'
+import { g, local, on, tab } from './env'
 
 export interface SessionOptions {
   /** "localStorage" (default) or "memory": nothing is kept on the device */
@@ -35,7 +35,7 @@ export const sessions = (project: string, o: SessionOptions, window: string): ((
   const read = (): State => (mem ? null : local(key))
   let s = read()
   let saved = 0
-  if (!mem) on(win, 'storage', (e: any) => e.key === key && (s = read()))
+  if (!mem) on(g, 'storage', (e: any) => e.key === key && (s = read()))
   return (a, t) => {
     if (!s || !(t - s.last <= idle)) {
       // another tab may have moved on already: take its session when it is still alive
