@@ -10,22 +10,17 @@ if (__NODE__) registry.clickhouse = clickhouse
 
 /** Make `backend: name` create backends with `factory(config)`. */
 export const registerBackend = (name: string, factory: (cfg: Config) => Backend): void => {
-  if (typeof name !== 'string' || !name) throw new TypeError('backend name must be a non-empty string')
-  if (typeof factory !== 'function') throw new TypeError('backend factory must be a function')
+  if (typeof name !== 'string' || !name || typeof factory !== 'function') throw new TypeError('registerBackend needs a non-empty name and a factory function')
   registry[name] = factory
 }
-
-const isBackend = (b: any): b is Backend => !!b && typeof b.export === 'function'
 
 /** Check the backend option, throwing a TypeError the user can act on. */
 export const checkBackends = (spec: unknown): (string | Backend)[] => {
   const items = Array.isArray(spec) ? spec : [spec]
   if (!items.length) throw new TypeError('backend is an empty list')
-  for (const b of items) {
-    if (typeof b === 'string' ? !registry[b] : !isBackend(b)) {
-      throw new TypeError(`backend must be one of ${Object.keys(registry).join(', ')}, an object with export(), or a list; got ${typeof b === 'string' ? b : typeof b}`)
-    }
-  }
+  for (const b of items)
+    if (typeof b === 'string' ? !registry[b] : !b || typeof b.export !== 'function')
+      throw new TypeError(`backend must be one of ${Object.keys(registry).join(', ')} or an object with export(); got ${typeof b === 'string' ? b : typeof b}`)
   return items
 }
 
