@@ -5,7 +5,7 @@ import { makeConfig, parseHeaders, type Config, type Options } from './config'
 import { browserSignals, decide, isCI, nodeModule, readConsentFile, storedChoice, writeConsentFile, type Decision } from './consent'
 import { pipeline, type Pipeline } from './pipeline'
 import { createPrivacyEngine } from './privacy/index'
-import { exceptionAttributes, newId, newSpanId, now, safeStr, SDK_VERSION, SEVERITY, severityText, type TelemetryRecord } from './records'
+import { exceptionAttributes, newId, newSpanId, now, safeStr, SDK_VERSION, severityOf, severityText, type TelemetryRecord } from './records'
 
 const g: any = globalThis
 const MAX_NAME = 256
@@ -226,7 +226,7 @@ export class TelemetryClient {
     this.put_('log', 'log', () => {
       const o = options || {}
       const l = o.level
-      const sev = typeof l === 'string' ? SEVERITY[l.toLowerCase()] || 9 : typeof l === 'number' && l >= 1 && l <= 24 ? Math.floor(l) : 9
+      const sev = typeof l === 'string' ? severityOf(l) : typeof l === 'number' && l >= 1 && l <= 24 ? Math.floor(l) : 9
       return { attributes: copy(o.attributes), body: typeof message === 'string' ? message : safeStr(message), severityNumber: sev, severityText: severityText(sev) }
     })
   }

@@ -42,10 +42,14 @@ export interface TelemetryRecord {
 
 export const SDK_VERSION = '0.1.0'
 
-export const SEVERITY: Record<string, number> = {
-  trace: 1, debug: 5, info: 9, notice: 10, warning: 13, warn: 13, error: 17, critical: 21, fatal: 21,
-}
 const SEV_TEXT = 'TRACE DEBUG INFO WARN ERROR FATAL'.split(' ')
+/** The OTLP severity number of a level name (trace debug info notice warn warning error critical fatal); 9 (info) when unknown. */
+export const severityOf = (level: string): number => {
+  const l = level.toUpperCase()
+  const i = SEV_TEXT.indexOf(l)
+  // upper-case keys: nothing of Object.prototype answers
+  return i >= 0 ? i * 4 + 1 : ({ NOTICE: 10, WARNING: 13, CRITICAL: 21 } as Record<string, number>)[l] || 9
+}
 /** OTLP's short name of a severity number (13 → WARN, 14 → WARN2, 24 → FATAL4); '' outside 1-24, as Python's. */
 export const severityText = (n: number): string => (n > 0 && n < 25 && n % 1 == 0 ? SEV_TEXT[(n - 1) >> 2] + ((n - 1) % 4 ? ((n - 1) % 4) + 1 : '') : '')
 
