@@ -40,6 +40,10 @@ add('app: init + browser base (sessions, device, delivery)', await app("import {
 for (const f of ['pageViews', 'elementClicks', 'outboundLinks', 'fileDownloads', 'forms', 'scrollDepth', 'engagement', 'pageLeave']) {
   add(`app: init + browser base + ${f}`, await app(`import { init } from './src/index'; import { browser, ${f} } from './src/browser/index'; init({ projectName: 'a', enabled: true }); browser({}, undefined, [${f}])`))
 }
+// what the script tag's data-* loader (src/browser/loader.ts, in astrid.min.js only) adds to the IIFE's exports
+const IIFE_EXPORTS = "export * from './src/index'; export { FEATURES } from './src/browser/autocapture'"
+add('IIFE exports without the data-* loader (ESM)', await app(IIFE_EXPORTS))
+add('IIFE exports with the data-* loader (ESM)', await app(IIFE_EXPORTS + "; import { fromScript } from './src/browser/loader'; fromScript()"))
 
 // peers
 const nm = path.join(root, 'node_modules')
@@ -58,6 +62,8 @@ const full = rows[0]
 const browserOnly = rows[2].gzip - rows[1].gzip
 const base = rows[3].gzip
 for (const r of rows) if (/browser base \+/.test(r.name)) r.note = '+' + (r.gzip - base) + ' B over the base'
+const withLoader = rows.findIndex((r) => /with the data-\* loader/.test(r.name))
+rows[withLoader].note = '+' + (rows[withLoader].gzip - rows[withLoader - 1].gzip) + ' B: the loader'
 rows[3].note = '+' + (base - rows[1].gzip) + ' B over the app without autocapture'
 if (process.argv.includes('--json')) console.log(JSON.stringify({ rows, autocaptureAdds: browserOnly, budget: FULL_BUDGET, browserModules: Object.fromEntries(browserModules) }, null, 2))
 else {
