@@ -18,8 +18,8 @@ export const toDict = (r: any): Record<string, unknown> => {
   finalize(r)
   const t = r.type
   const span = t === 'span'
-  const traced = r.traceId && t !== 'metric'
-  const m = t === 'metric' && r.metricType
+  const log = t === 'log' || t === 'error'
+  const traced = r.traceId && (log || t === 'event')
   const d: any = {
     id: r.id,
     type: t,
@@ -27,7 +27,7 @@ export const toDict = (r: any): Record<string, unknown> => {
     timestamp: rfc3339(r.time),
     attributes: { ...r.attributes },
     trace_id: span || traced ? r.traceId : undefined,
-    parent_span_id: span || (traced && t === 'event') ? r.parentSpanId || null : undefined,
+    parent_span_id: span || (traced && !log) ? r.parentSpanId || null : undefined,
   }
   if (span)
     Object.assign(d, {
@@ -38,13 +38,13 @@ export const toDict = (r: any): Record<string, unknown> => {
       status_message: r.statusMessage || '',
       events: (r.events || []).map((e: any) => ({ name: e.name, timestamp: rfc3339(e.time), attributes: { ...e.attributes } })),
     })
-  if (m)
+  if (t === 'metric')
     Object.assign(
       d,
-      { metric_type: m, start_timestamp: rfc3339(r.start), unit: r.unit || undefined },
-      m === 'histogram' ? { count: r.count, sum: r.sum, min: r.min, max: r.max, bounds: r.bounds, bucket_counts: r.bucketCounts } : { value: r.value },
+      { metric_type: r.metricType, start_timestamp: rfc3339(r.start), unit: r.unit || undefined },
+      r.metricType === 'histogram' ? { count: r.count, sum: r.sum, min: r.min, max: r.max, bounds: r.bounds, bucket_counts: r.bucketCounts } : { value: r.value },
     )
-  if (t === 'log' || t === 'error')
+  if (log)
     Object.assign(d, { body: r.body || '', severity_number: r.severityNumber, severity_text: r.severityText, span_id: traced ? r.spanId || '0'.repeat(16) : undefined })
   return d
 }
