@@ -54,7 +54,6 @@ const isNode = (): boolean => __NODE__ && !!(g.process && g.process.versions && 
 /** Resource attributes every client has (no host name, IP or user name), then the environment, then the option. */
 const resourceOf = (cfg: Config): Record<string, unknown> => {
   const node = isNode()
-  const p = g.process
   const a: Record<string, unknown> = {
     'service.name': cfg.projectName,
     'telemetry.sdk.name': 'astrid',
@@ -62,6 +61,7 @@ const resourceOf = (cfg: Config): Record<string, unknown> => {
     'telemetry.sdk.version': SDK_VERSION,
   }
   if (__NODE__ && node) {
+    const p = g.process
     a['process.runtime.name'] = 'nodejs'
     a['process.runtime.version'] = p.versions.node
     a['os.type'] = p.platform === 'win32' ? 'windows' : p.platform
