@@ -124,7 +124,8 @@ export const exceptionAttributes = (e: any): Record<string, string> => {
   let message: string
   let stack = ''
   try {
-    if (e instanceof Error || (e && typeof e === 'object' && 'message' in e)) {
+    // an Error (its prototype has a message), or an object that looks like one
+    if (e && typeof e === 'object' && 'message' in e) {
       type = String(e.name || (e.constructor && e.constructor.name) || type)
       message = String(e.message)
       if (typeof e.stack === 'string') stack = e.stack
