@@ -28,7 +28,8 @@ export interface Lane {
 }
 export type Pipeline = ReturnType<typeof pipeline>
 
-const ms = Date.now
+/** read at each call: a test clock installed after load (page.clock) still counts */
+const ms = (): number => Date.now()
 const add = (m: Record<string, number>, k = 'unknown', n = 1): void => {
   m[k] = (m[k] || 0) + n
 }
