@@ -5,15 +5,21 @@ import { finalize, rfc3339 } from '../records'
 /** `12:00:00.123 event  user.login  method="sso"`-style line. */
 export const formatRecord = (r: any): string => {
   finalize(r)
-  let extra = ''
-  if (r.type === 'metric') extra = r.metricType === 'histogram' ? ` count=${r.count} sum=${r.sum}` : ` value=${r.value}`
-  else if (r.type === 'log' || r.type === 'error') extra = ` [${r.severityText}] ${r.body}`
-  else if (r.type === 'span') extra = ` status=${r.status || 'unset'}`
-  const attrs = Object.keys(r.attributes || {})
-    .filter((k) => k !== 'exception.stacktrace')
-    .map((k) => k + '=' + JSON.stringify(r.attributes[k]))
-    .join(' ')
-  return `${rfc3339(r.time).slice(11, 23)} ${(r.type + '      ').slice(0, 6)} ${r.name}${extra}  ${attrs}`.trim()
+  const t = r.type
+  const a = r.attributes || {}
+  const extra =
+    t === 'metric'
+      ? r.metricType === 'histogram'
+        ? ` count=${r.count} sum=${r.sum}`
+        : ` value=${r.value}`
+      : t === 'log' || t === 'error'
+        ? ` [${r.severityText}] ${r.body}`
+        : t === 'span'
+          ? ` status=${r.status || 'unset'}`
+          : ''
+  // the stack trace would take many lines
+  const attrs = Object.keys(a).map((k) => (k === 'exception.stacktrace' ? '' : ` ${k}=${JSON.stringify(a[k])}`))
+  return `${rfc3339(r.time).slice(11, 23)} ${(t + '      ').slice(0, 6)} ${r.name}${extra} ${attrs.join('')}`.trim()
 }
 
 export const consoleBackend = (_cfg?: Config) => ({
