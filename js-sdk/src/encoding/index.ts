@@ -106,18 +106,24 @@ export const encodeMetrics = (records: R[], resource: Attrs): object => {
         [sum ? 'sum' : type!]: {
           dataPoints: ps.map((m) => {
             const v = m.value == null ? 0 : m.value
-            const p: any = { attributes: attributes(m.attributes), startTimeUnixNano: nanos(m.start), timeUnixNano: nanos(m.time) }
-            if (!h) isInt(v) ? (p.asInt = '' + v) : (p.asDouble = dbl(v))
-            else
-              Object.assign(p, {
-                count: '' + (m.count || 0),
-                sum: dbl(m.sum || 0),
-                bucketCounts: some(m.bucketCounts, String),
-                explicitBounds: some(m.bounds, dbl),
-                min: m.count ? dbl(m.min!) : undefined,
-                max: m.count ? dbl(m.max!) : undefined,
-              })
-            return p
+            const c = m.count
+            return {
+              attributes: attributes(m.attributes),
+              startTimeUnixNano: nanos(m.start),
+              timeUnixNano: nanos(m.time),
+              ...(h
+                ? {
+                    count: '' + (c || 0),
+                    sum: dbl(m.sum || 0),
+                    bucketCounts: some(m.bucketCounts, String),
+                    explicitBounds: some(m.bounds, dbl),
+                    min: c ? dbl(m.min!) : undefined,
+                    max: c ? dbl(m.max!) : undefined,
+                  }
+                : isInt(v)
+                  ? { asInt: '' + v }
+                  : { asDouble: dbl(v) }),
+            }
           }),
           aggregationTemporality: h || sum ? 1 : undefined,
           isMonotonic: sum || undefined,
