@@ -33,13 +33,13 @@ const VALUE = NOT_PH + '(?:"(?<v1>[^"\\n]{1,256})"|\'(?<v2>[^\'\\n]{1,256})\'|(?
 const V_END = '[^\\s"\',;&<>(){}\\[\\]'
 const PHONE_END = '(?!\\d|[.-]\\d)'
 
-// Gates: a cheap necessary condition for each pattern, tested on the text, U+D800 (never in a
-// scanned text: lone surrogates are replaced first), the text in lower case. A gate that reads
-// the lower case (or the original only: `[^\ud800]*\ud800`) is Python's gate exactly, so its
-// quirks (`Bearer` with a long s) are the same in both SDKs.
-const HINT = 'pass|pwd|secret|token|key|credential|session'
-const RUN = '\\d[\\d \\t().-]'
-const API_HINT = '(?:AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|xox|k_live_|k_test_|AIza|sk-)[^\\ud800]*\\ud800|aws'
+// Gates: a cheap necessary condition for each pattern, tested on the text as given. Python's
+// gates read some words in the lower-cased text; here that is spelled out: the ASCII letters of
+// either case, and for k also the Kelvin sign (the one other character that lower-cases to an
+// ASCII letter of these words), so the gates, quirks included, are Python's exactly.
+const HINT = /pass|pwd|secret|to[k\u212a]en|[k\u212a]ey|credential|session/i
+const RUN_13 = /\p{Nd}[\p{Nd} \t().-]{11,}\p{Nd}/u
+const RUN_7 = /\p{Nd}[\p{Nd} \t().-]{5,}\p{Nd}/u
 
 type M = RegExpExecArray
 export type Validator = ((v: string, m: M, s: string) => boolean) | undefined
@@ -121,22 +121,22 @@ const HOME = (v: string): boolean => !/(^|[\\/])(shared|public|default( user)?|a
 
 // Every detector in the order it runs (earlier detectors win over later ones):
 // [kind, gate, pattern, validator]. The value is group v (or v1/v2) or the whole match.
-const TABLE: [string, string, string, Validator?][] = [
-  ['private_key', '-----BEGIN',
+const TABLE: [string, RegExp, string, Validator?][] = [
+  ['private_key', /-----BEGIN/,
     '-----BEGIN' + PK + '(?:[^-]|-(?!----)){0,16384}(?:-----END' + PK + ')?'],
-  ['url_credentials', '@',
+  ['url_credentials', /@/,
     '://(?<v>[^\\s/?#@:\\[\\]]{0,128}:[^\\s/?#@\\[\\]]{1,256})@'],
   // the names of Python's URL parameter list, written compactly (the same set of names)
-  ['url_secret', '=',
+  ['url_secret', /=/,
     '[?&;#](?i:(?:access[_-]?|refresh_|id_|auth_|private_|session_?|(?:c|x)srf_|oauth_)?token|api[_-]?key|(?:auth_?|private_|access_|secret_)?key|passw(?:or)?d|pwd|(?:client_)?(?:secret|assertion)|sig(?:nature)?|session(?:_?id)?|jwt' + 
     '|x-(?:amz-(?:signature|credential|security-token)|goog-(?:signature|credential))|code|auth(?:orization)?|csrf|oauth_(?:verifier|signature)|samlresponse|credentials?|otp|ticket)=' + 
     NOT_PH + '(?<v>[^&#\\s"\'<>()]{1,2048})'],
-  ['jwt', 'eyJ',
+  ['jwt', /eyJ/,
     `(?<!${B64})eyJ${B64}{5,8192}\\.eyJ${B64}{2,16384}\\.${B64}{0,8192}(?!${B64})`],
-  ['auth_header', 'bearer|basic',
+  ['auth_header', /bearer|basic/i,
     '(?<![A-Za-z0-9])(?i:bearer|basic)[ \\t]{1,4}(?<v>[A-Za-z0-9._~+/-]{8,4096}={0,3})(?![A-Za-z0-9._~+/=-])',
     AUTH],
-  ['api_key', API_HINT,
+  ['api_key', /AKIA|ASIA|ABIA|ACCA|gh[pousr]_|github_pat_|xox|k_live_|k_test_|AIza|sk-|[Aa][Ww][Ss]/,
     `(?<!${B64})(?:(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}|gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{20,255}|xox[abposre]-[A-Za-z0-9-]{10,250}|[sr]k_(?:live|test)_[A-Za-z0-9]{10,247}|AIza[0-9A-Za-z_-]{35}|sk-${B64}{20,250})(?!${B64})` + 
     '|(?<![A-Za-z0-9])(?i:aws)[A-Za-z0-9_.-]{0,32}?(?i:secret|key)[A-Za-z0-9_.-]{0,20}?["\']?[ \\t]{0,3}[:=][ \\t]{0,3}["\']?(?<v2>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])'],
   // the name starts a word: after a separator, a camel-case hump (dbPassword) or, in an
@@ -152,34 +152,34 @@ const TABLE: [string, string, string, Validator?][] = [
   ['secret', HINT,
     '<[A-Za-z0-9_.:-]{0,40}?(?i:' + WORDS + ')>' + NOT_PH + '(?<v>[^<>\\n]{1,256})</'],
   // the @ may be URL-encoded (?email=ada%40example.com)
-  ['email', '@|%40',
+  ['email', /@|%40/,
     '(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}(?:@|%40)[A-Za-z0-9-]{1,63}(?:\\.[A-Za-z0-9-]{1,63}){0,8}\\.[A-Za-z]{2,24}(?![A-Za-z0-9-]|\\.[A-Za-z0-9])',
     EMAIL],
-  ['iban', '[A-Z]{2}\\d\\d ?[A-Z0-9]{4}',
+  ['iban', /[A-Z]{2}\p{Nd}\p{Nd} ?[A-Z0-9]{4}/u,
     '(?<![A-Za-z0-9])[A-Z]{2}\\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])',
     IBAN],
   // plain, or 3-5 groups under one separator: 4-4-4-4, 4-6-5, 4-3-3-3, 4-4-4-4-3, 6-13 ...
-  ['card', RUN + '{11,}\\d',
+  ['card', RUN_13,
     '(?<![A-Za-z0-9_-])(?:[2-6]\\d{12,18}|[2-6]\\d{3,5}(?<s>[ .-])\\d{2,13}(?:\\k<s>\\d{1,7}){0,3})(?![A-Za-z0-9_])',
     CARD],
-  ['ssn', RUN + '{9,}\\d',
+  ['ssn', /\p{Nd}[\p{Nd} \t().-]{9,}\p{Nd}/u,
     '(?<![A-Za-z0-9_-])(?!000|666|9\\d\\d)\\d{3}(?<s>[- ])(?!00)\\d{2}\\k<s>(?!0000)\\d{4}(?![A-Za-z0-9_-])'],
   // international (E.164 or grouped), North American, national with a trunk 0 (not inside a
   // longer run of digit groups), an area code in brackets, the 00 prefix, a slash after the area code
-  ['phone', RUN + '{5,}\\d',
+  ['phone', RUN_7,
     '(?<![A-Za-z0-9_+])(?:\\+[1-9]\\d{6,14}(?!\\d)|\\+[1-9]\\d{0,3}(?:[ .-]?\\(\\d{1,5}\\))?[ .-]?\\d{1,8}(?:[ .-]\\d{1,8}){0,6}(?!\\d)' + 
     '|(?<![.-])(?:1[ .-])?(?:\\([2-9]\\d{2}\\)[ ]?|[2-9]\\d{2}[ .-])\\d{3}[ .-]\\d{4}(?![\\d]|[.-]\\d)|(?<![.-])(?<!\\d )0[1-9]\\d{0,3}(?:[ .-]\\d{2,8}){1,4}' + PHONE_END + 
     '|\\(0?[1-9]\\d{0,3}\\)[ ]?\\d{2,8}(?:[ .-]\\d{2,8}){0,3}' + PHONE_END + '|(?<![.-])(?<!\\d )00[1-9]\\d{0,3}(?:[ .-]\\d{1,8}){1,6}' + PHONE_END + 
     '|(?<![/.-])0[1-9]\\d{1,4}/\\d{3,10}(?![\\d/]|\\.[\\p{L}\\p{N}_]))',
     PHONE],
-  ['ip', ':[^\\ud800]*:',
+  ['ip', /:[^]*:/,
     '(?<![A-Za-z0-9_:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,8}(?:(?<=:)(?:\\d{1,3}\\.){3}\\d{1,3})?(?![A-Za-z0-9_:]|\\.[A-Za-z0-9])',
     IPV6],
-  ['ip', RUN + '{5,}\\d',
+  ['ip', RUN_7,
     `(?<![A-Za-z0-9_.])(?:${OCT}\\.){3}${OCT}(?![A-Za-z0-9_]|\\.\\d)`,
     IPV4],
   // /home/<u>, /Users/<u>, C:\\Users\\<u>, C:/Users/<u>, and the same under WSL and Cygwin/MSYS mounts
-  ['home_path', '/home/[^\\ud800]*\\ud800|/users/|\\\\users\\\\',
+  ['home_path', /\/home\/|([/\\])[Uu][Ss][Ee][Rr][Ss]\1/,
     `(?<![A-Za-z0-9_.~-])(?:/(?:home|Users)/${HOME_NAME}|(?<![A-Za-z0-9_])(?:(?:[A-Za-z]:|(?:/mnt|/cygdrive)?/[A-Za-z](?=/))${SEP_2}(?i:users)${SEP_2}${HOME_NAME}`,
     HOME],]
 
@@ -192,4 +192,4 @@ let compiled: [string, RegExp, RegExp, Validator][] | undefined
  * browser lacks look-behind, that fails inside the engine's error handling (the record is
  * dropped), never when the SDK loads.
  */
-export const detectors = (): [string, RegExp, RegExp, Validator][] => compiled || (compiled = TABLE.map(([k, g, p, v]) => [k, py(g, 'u'), py(p), v]))
+export const detectors = (): [string, RegExp, RegExp, Validator][] => compiled || (compiled = TABLE.map(([k, g, p, v]) => [k, g, py(p), v]))

@@ -56,7 +56,7 @@ const LIMITS: [string, number, number, number][] = [
   ['maxListLength', 128, 1, 1e6],
 ]
 /** `s` with every lone surrogate replaced by U+FFFD, as TextEncoder (and Python's engine) does */
-const wf = (s: string): string => s.replace(/[\ud800-\udbff][\udc00-\udfff]|[\ud800-\udfff]/g, (c) => (c[1] ? c : '\ufffd'))
+const wf = (s: any): string => (s.isWellFormed && s.isWellFormed() ? s : s.replace(/[\ud800-\udbff][\udc00-\udfff]|[\ud800-\udfff]/g, (c: string) => (c[1] ? c : '\ufffd')))
 const isMap = (v: any): boolean => v instanceof Map || (!!v && typeof v == 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(v)))
 const items = (v: any): any[] | 0 => (Array.isArray(v) || v instanceof Set ? [...v] : 0)
 const text = (v: any): string => (ArrayBuffer.isView(v) ? new TextDecoder().decode(v) : safeStr(v))

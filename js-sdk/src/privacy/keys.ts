@@ -17,7 +17,7 @@ export const KEY_SCAN = 0, KEY_DENY = 1, KEY_HASH = 2, KEY_ALLOW = 3
 
 /** `user.authToken` → `["user", "auth", "token"]`. */
 export const keyWords = (k: string): string[] =>
-  k.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/([A-Z]+)([A-Z][a-z])/g, '$1_$2').toLowerCase().split(/[^a-z0-9]+/).filter(Boolean)
+  k.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/([A-Z]+)([A-Z][a-z])/g, '$1_$2').toLowerCase().match(/[a-z0-9]+/g) || []
 
 // a key list as names without separators ("xapikey") or as words ("x api key")
 const names = (keys: string[], sep = ''): Set<string> => new Set(keys.map((k) => keyWords(k).join(sep)).filter(Boolean))
