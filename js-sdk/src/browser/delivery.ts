@@ -97,9 +97,9 @@ export const delivery = (client: any, me: string, o: DeliveryOptions, ctx: Ctx) 
       const before = batch.records.slice()
       const r = await orig(batch, timeout)
       if (box && r) {
+        // delivered: the whole batch, or what a partial delivery took out of it
         const left = new Set(batch.records.map((x: any) => x.id))
-        const done = new Set<string>()
-        for (const x of before) if (r.ok !== false || !left.has(x.id)) done.add(x.id)
+        const done = new Set<string>(before.filter((x: any) => r.ok !== false || !left.has(x.id)).map((x: any) => x.id))
         if ((failing = r.ok === false && !!r.retryable)) {
           // the batches queued behind this one wait as long: keep them too
           for (const item of [batch, ...l.q]) if (item === batch || item.records !== batch.records) keep(item, me)
@@ -142,17 +142,13 @@ export const delivery = (client: any, me: string, o: DeliveryOptions, ctx: Ctx) 
   }
 
   const hide = safe(() => {
-    if (!client.p) return
-    leaving()
-    sweep()
-    client.flush(0)
     // the worker prepares what was queued in microtasks; catch each batch as it reaches a lane
     let hops = 0
     const again = (): void => {
       sweep()
-      if (++hops < 400) queueMicrotask(again)
+      if (++hops < 401) queueMicrotask(again)
     }
-    queueMicrotask(again)
+    if (client.p) leaving(), again(), client.flush(0)
   })
 
   const drain = safe(() => {
