@@ -51,7 +51,8 @@ export const delivery = (client: any, me: string, o: DeliveryOptions, ctx: Ctx) 
         const k = signalOf(r.type, cfg.eventsAs)
         ;(by[k] = by[k] || []).push(r)
       }
-      return Object.keys(by).map((sig) => [b.endpoint + '/v1/' + sig, JSON.stringify(ENCODE[sig](by[sig], batch.resource))])
+      // a signal's own endpoint option (tracesEndpoint, ...) wins, as in the backend
+      return Object.keys(by).map((sig) => [(cfg[sig + 'Endpoint'] || '').trim() || b.endpoint + '/v1/' + sig, JSON.stringify(ENCODE[sig](by[sig], batch.resource))])
     }
     /** send now, on the way out: the request is started before this returns */
     const out = (batch: any): unknown => {

@@ -74,6 +74,22 @@ describe('browser delivery and privacy signals', { skip: skip || false }, () => 
     noErrors()
   })
 
+  test('a beacon goes to the signal\'s own endpoint (tracesEndpoint), as the backend would send it', async () => {
+    const ctx = await h.context()
+    await ctx.addInitScript('delete Request.prototype.keepalive')
+    const page = await ctx.newPage()
+    await page.goto(h.site.url + '/beacon-signal.html')
+    await page.waitForTimeout(300)
+    await page.click('#next')
+    await page.waitForURL('**/other.html')
+    await waitFor('beacon-signal', 'page.leave')
+    const reqs = h.collector.requests.filter((r) => r.records.some((x) => x.resource['service.name'] === 'beacon-signal'))
+    assert.ok(reqs.some((r) => /^text\/plain/.test(r.headers['content-type'])), 'sent as a beacon')
+    assert.deepEqual([...new Set(reqs.map((r) => r.path))], ['/custom/traces'])
+    await ctx.close()
+    noErrors()
+  })
+
   test('a reload while the endpoint is dead, then recovery: every event exactly once', async () => {
     await h.collector.die()
     const page = await h.open('/api.html?project=outage&enabled=true')

@@ -36,6 +36,8 @@ function loadPlaywright () {
 /** Why the browser tests cannot run here, or null when they can. */
 export function skipReason () {
   if (!chromiumPath()) return 'chromium not found (install Debian\'s chromium or set ASTRID_TEST_CHROMIUM; scripts/test installs it)'
+  // playwright-core ends the process on older Nodes ("Playwright requires Node.js 20 or higher")
+  if (Number(process.versions.node.split('.')[0]) < 20) return `playwright-core needs Node 20 or newer, this is ${process.version}`
   if (!loadPlaywright()) return 'playwright-core not installed (scripts/test installs it into tests/browser/node_modules)'
   if (!fs.existsSync(BUNDLE)) return 'dist/astrid.min.js not built (npm run build)'
   return null
