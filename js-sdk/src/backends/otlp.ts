@@ -29,6 +29,8 @@ export const otlp = (cfg: Config) => {
   return {
     name: 'otlp',
     endpoint: base,
+    /** each signal's URL (browser/delivery.ts posts there on page hide) */
+    urls_: urls,
     async export(batch: { records: any[]; resource: any }, timeout: number): Promise<ExportResult> {
       const by: Record<string, any[]> = {}
       const sig = (r: any): string => signalOf(r.type, cfg.eventsAs)
