@@ -30,11 +30,10 @@ export const scrubText = (t: string, actions: Record<string, string>, rep: Repla
 
 const scrubOnce = (t: string, actions: Record<string, string>, rep: Replacer): string => {
   // gates are read on the text as given: replacing a value only ever removes matches
-  const d = detectors()
-  const open = d.map((r) => r[1].test(t))
-  d.forEach(([kind, , re, ok], i) => {
+  const given = t
+  detectors().forEach(([kind, gate, re, ok]) => {
     const action = actions[kind]
-    if (!open[i] || action == 'off') return
+    if (action == 'off' || !gate.test(given)) return
     let out = ''
     let pos = 0
     let last = 0
