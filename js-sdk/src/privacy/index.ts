@@ -3,7 +3,7 @@ import { finalize, safeStr, TelemetryRecord } from '../records'
 import { ACTIONS, KINDS } from './detectors'
 import { hmacHex } from './hmac'
 import { DEFAULT_HASH_KEYS, DEFAULT_SECRET_KEYS, KEY_ALLOW, KEY_DENY, KEY_HASH, keyRules } from './keys'
-import { scrubText } from './scrubber'
+import { scrubber } from './scrubber'
 
 export { DEFAULT_HASH_KEYS, DEFAULT_SECRET_KEYS, KINDS as DETECTOR_KINDS }
 
@@ -133,7 +133,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
           ? '~'
           : `[REDACTED:${kind}]`
   }
-  const scrub = (t: string): string => scrubText(t, actions, rep, miss)
+  const scrub = scrubber(actions, rep, miss)
 
   const scan = (t: string, tail?: any): string => {
     let c
@@ -258,7 +258,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
   const run = async <T>(fn: () => T, fallback: T): Promise<T> => {
     try {
       if (cache.size > 4096) cache.clear()
-      // a round per scrubbing pass that needs new hashes, at most (see scrubText)
+      // a round per scrubbing pass that needs new hashes, at most (see scrubber)
       for (let i = 0; i < 6; i++) {
         cur = {}
         miss.clear()

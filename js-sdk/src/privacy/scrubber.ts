@@ -16,52 +16,53 @@ export const mayContainPii = (t: string): boolean => {
 export type Replacer = (kind: string, action: string, value: string) => string
 
 /**
- * Replace every detected value in `t`, pass after pass until nothing changes (at most 4: a value
- * glued to another is only seen once its neighbour is replaced), or until `pending` (the hashes a
- * replacement waits for) is not empty: the caller runs this text again anyway.
+ * A scrubber: it replaces every detected value in a text, pass after pass until nothing changes
+ * (at most 4: a value glued to another is only seen once its neighbour is replaced), or until
+ * `pending` (the hashes a replacement waits for) is not empty: the caller runs the text again anyway.
  */
-export const scrubText = (t: string, actions: Record<string, string>, rep: Replacer, pending: Set<string>): string => {
-  for (let i = 0, n; i < 4 && mayContainPii(t) && (n = scrubOnce(t, actions, rep)) != t; i++) {
-    t = n
-    if (pending.size) break
-  }
-  return t
-}
-
-const scrubOnce = (t: string, actions: Record<string, string>, rep: Replacer): string => {
-  // gates are read on the text as given: replacing a value only ever removes matches
-  const given = t
-  detectors().forEach(([kind, gate, re, ok]) => {
-    const action = actions[kind]
-    if (action == 'off' || !gate.test(given)) return
-    let out = ''
-    let pos = 0
-    let last = 0
-    let m: RegExpExecArray | null
-    while (pos <= t.length) {
-      re.lastIndex = pos
-      if (!(m = re.exec(t))) break
-      const g = (m as any).indices.groups
-      const [a, b] = (g && (g.v || g.v1 || g.v2)) || (m as any).indices[0]
-      const end = m.index + m[0].length
-      let v = t.slice(a, b)
-      if (ok && !ok(v, m, t)) {
-        // "+44 20 7946 0958 12" or "DE89...3000 1": the pattern took one group too many and
-        // the whole fails its check; a shorter run of the groups may be the real value
-        let cut = 0
-        if (kind == 'iban' || kind == 'phone' || kind == 'card')
-          while ((cut = Math.max(v.lastIndexOf(' '), v.lastIndexOf('-'), v.lastIndexOf('.'))) > 0 && !ok((v = v.slice(0, cut)), m, t));
-        if (cut < 1) {
-          // a rejected match is searched again one character further on
-          pos = m.index + 1
-          continue
+export const scrubber = (actions: Record<string, string>, rep: Replacer, pending: Set<string>): ((t: string) => string) => {
+  const once = (t: string): string => {
+    // gates are read on the text as given: replacing a value only ever removes matches
+    const given = t
+    detectors().forEach(([kind, gate, re, ok]) => {
+      const action = actions[kind]
+      if (action == 'off' || !gate.test(given)) return
+      let out = ''
+      let pos = 0
+      let last = 0
+      let m: RegExpExecArray | null
+      while (pos <= t.length) {
+        re.lastIndex = pos
+        if (!(m = re.exec(t))) break
+        const g = (m as any).indices.groups
+        const [a, b] = (g && (g.v || g.v1 || g.v2)) || (m as any).indices[0]
+        const end = m.index + m[0].length
+        let v = t.slice(a, b)
+        if (ok && !ok(v, m, t)) {
+          // "+44 20 7946 0958 12" or "DE89...3000 1": the pattern took one group too many and
+          // the whole fails its check; a shorter run of the groups may be the real value
+          let cut = 0
+          if (kind == 'iban' || kind == 'phone' || kind == 'card')
+            while ((cut = Math.max(v.lastIndexOf(' '), v.lastIndexOf('-'), v.lastIndexOf('.'))) > 0 && !ok((v = v.slice(0, cut)), m, t));
+          if (cut < 1) {
+            // a rejected match is searched again one character further on
+            pos = m.index + 1
+            continue
+          }
         }
+        out += t.slice(last, a) + rep(kind, action, v) + t.slice(a + v.length, end)
+        last = end
+        pos = end > m.index ? end : end + 1
       }
-      out += t.slice(last, a) + rep(kind, action, v) + t.slice(a + v.length, end)
-      last = end
-      pos = end > m.index ? end : end + 1
+      if (last) t = out + t.slice(last)
+    })
+    return t
+  }
+  return (t) => {
+    for (let i = 0, n; i < 4 && mayContainPii(t) && (n = once(t)) != t; i++) {
+      t = n
+      if (pending.size) break
     }
-    if (last) t = out + t.slice(last)
-  })
-  return t
+    return t
+  }
 }
