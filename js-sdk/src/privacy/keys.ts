@@ -23,23 +23,15 @@ export const keyWords = (k: string): string[] =>
 const names = (keys: string[], sep = ''): Set<string> => new Set(keys.map((k) => keyWords(k).join(sep)).filter(Boolean))
 const endsWith = (w: string[], n: Set<string>, sep = ''): boolean => w.some((_, i) => n.has(w.slice(i).join(sep)))
 
-/** A function deciding, once per distinct key (cached), KEY_DENY, KEY_HASH, KEY_ALLOW or KEY_SCAN. */
+/** A function deciding KEY_DENY, KEY_HASH, KEY_ALLOW or KEY_SCAN for a key (the engine remembers the answers for clean keys). */
 export const keyRules = (secret: string[], hash: string[], allow: string[], deny: string[]): ((key: string) => number) => {
   const s = names(secret), h = names(hash), a = names(allow), d = names(deny), sw = names(secret, ' '), hw = names(hash, ' ')
   const always = ALWAYS.filter((w) => s.has(w))
-  const cache = new Map<string, number>()
   return (key) => {
-    let r = cache.get(key)
-    if (r == null) {
-      const w = keyWords(key), whole = w.join('')
-      r = d.has(whole) ? KEY_DENY : a.has(whole) ? KEY_ALLOW
-        : w.some((x) => always.includes(x)) || endsWith(w, sw, ' ') ? KEY_DENY
-        // word for word an identifier (session.id) beats letters that run into a secret (sessionid)
-        : endsWith(w, hw, ' ') ? KEY_HASH : endsWith(w, s) ? KEY_DENY : endsWith(w, h) ? KEY_HASH : KEY_SCAN
-      // keys are usually a small fixed set; a flood of distinct keys must not grow memory
-      if (cache.size > 4095) cache.clear()
-      cache.set(key, r)
-    }
-    return r
+    const w = keyWords(key), whole = w.join('')
+    return d.has(whole) ? KEY_DENY : a.has(whole) ? KEY_ALLOW
+      : w.some((x) => always.includes(x)) || endsWith(w, sw, ' ') ? KEY_DENY
+      // word for word an identifier (session.id) beats letters that run into a secret (sessionid)
+      : endsWith(w, hw, ' ') ? KEY_HASH : endsWith(w, s) ? KEY_DENY : endsWith(w, h) ? KEY_HASH : KEY_SCAN
   }
 }
