@@ -4,7 +4,7 @@ import { doc, g, on } from './env'
 import { cleanUrl, type CleanUrl } from './url'
 
 /** Extensions counted as downloads unless the app gives its own list. */
-export const DOWNLOAD_EXTENSIONS = 'pdf,zip,gz,tgz,bz2,xz,7z,rar,tar,dmg,pkg,exe,msi,deb,rpm,apk,iso,csv,xls,xlsx,doc,docx,ppt,pptx,odt,ods,rtf,txt,epub,mp3,wav,mp4,mov,avi,mkv,webm'.split(',')
+export const DOWNLOAD_EXTENSIONS = /* @__PURE__ */ 'pdf,zip,gz,tgz,bz2,xz,7z,rar,tar,dmg,pkg,exe,msi,deb,rpm,apk,iso,csv,xls,xlsx,doc,docx,ppt,pptx,odt,ods,rtf,txt,epub,mp3,wav,mp4,mov,avi,mkv,webm'.split(',')
 
 /**
  * Listen for primary and middle clicks; `fn` gets the element a click counts for (a link, a button,

@@ -36,5 +36,5 @@ export const store =
     } catch {}
   }
 
-export const local = store('localStorage')
-export const tab = store('sessionStorage')
+export const local = /* @__PURE__ */ store('localStorage')
+export const tab = /* @__PURE__ */ store('sessionStorage')
