@@ -80,7 +80,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
   const actions: Record<string, string> = {}
   const total: Record<string, number> = {}
   const cache = new Map<string, string | null>()
-  const keys = new Map<string, [string, number]>()
+  const keys = new Map<string, number>()
   let cur: Record<string, number> = {}
   let miss = new Set<string>()
   // set when a detector whose action is `drop` matched
@@ -183,9 +183,9 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
   const walk = (a: any, prefix: string, depth: number, out: Map<string, unknown>): void => {
     for (let [k, v] of a instanceof Map ? a : Object.entries(a)) {
       // a key can hold what a value holds: {"ada@example.com": 1}, {"GET /r?token=x": 2}
-      const raw = prefix + text(k)
-      let e = keys.get(raw)
-      if (!e) {
+      const raw = (k = prefix + text(k))
+      let r = keys.get(raw)
+      if (r == null) {
         dropped = 0
         k = cut(scrub(wf(cut(raw, maxKey))), maxKey)
         if (dropped) {
@@ -193,12 +193,10 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
           continue
         }
         // our placeholders say nothing about the key (and sanitizing twice must change nothing)
-        e = [k, rule(k.replace(/\[(?:REDACTED|HASHED|MASKED):[^\]]*\]/g, ''))]
-        // keys that needed no change are remembered (a flood of distinct keys clears them)
-        if (k == raw) keys.size > 4095 ? keys.clear() : keys.set(raw, e)
+        r = rule(k.replace(/\[(?:REDACTED|HASHED|MASKED):[^\]]*\]/g, ''))
+        // the rules of keys that needed no change are remembered (a flood of distinct keys clears them)
+        if (k == raw) keys.size > 4095 ? keys.clear() : keys.set(raw, r)
       }
-      const r = e[1]
-      k = e[0]
       if (r == KEY_DENY) {
         count('keys_removed')
         continue
