@@ -151,7 +151,9 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
     return t
   }
 
-  const hashOne = (v: any): string | null => {
+  // an identifier's hash (a boolean stays)
+  const hashOne = (v: any): any => {
+    if (typeof v == 'boolean') return v
     const s = wf(text(v))
     const h = /^hash:[0-9a-f]{32}$/.test(s) ? s : hash(s)
     return h == s || h == null ? h : 'hash:' + h
@@ -215,7 +217,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
       }
       if (r == KEY_HASH) {
         const list = items(v)
-        const h: any = typeof v == 'boolean' ? v : list ? list.slice(0, maxList).filter((x) => x != null).map((x) => (typeof x == 'boolean' ? x : hashOne(x))) : hashOne(v)
+        const h: any = list ? list.slice(0, maxList).filter((x) => x != null).map(hashOne) : hashOne(v)
         if (h == null || (list && h.includes(null))) count('keys_removed')
         else {
           // a value hashed already (sanitized twice) is not counted again
