@@ -261,11 +261,7 @@ export class TelemetryClient {
       ;(fn = attributes), (attributes = undefined)
     }
     const s = this.startSpan(name, attributes as Attrs) as Span & { r_?: TelemetryRecord }
-    const fail = (e: unknown): void => {
-      s.recordException(e)
-      s.setStatus('error', (e && (e as any).name) || 'Error')
-      s.end()
-    }
+    const fail = (e: unknown): void => s.recordException(e).setStatus('error', (e && (e as any).name) || 'Error').end()
     let out: any
     try {
       out = s.r_ ? within(s.r_, () => fn!(s)) : fn!(s)
