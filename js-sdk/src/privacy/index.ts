@@ -60,16 +60,15 @@ const wf = (s: any): string => (s.isWellFormed && s.isWellFormed() ? s : s.repla
 const isMap = (v: any): boolean => v instanceof Map || (!!v && typeof v == 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(v)))
 const items = (v: any): any[] | 0 => (Array.isArray(v) || v instanceof Set ? [...v] : 0)
 const text = (v: any): string => (ArrayBuffer.isView(v) ? new TextDecoder().decode(v) : safeStr(v))
-const cut = (s: string, n: number): string => (s.length > n ? [...s].slice(0, n).join('') : s)
-
-/** `t` cut to `limit` code points with a marker (`force`: something was cut already). */
-const truncate = (t: string, limit: number, tail?: any, force?: boolean): string => {
+/** `t` cut to `limit` code points (its end when `tail`) with a marker (`force`: something was cut already). */
+const truncate = (t: string, limit: number, tail?: any, force?: any, mark = MARK): string => {
   if (t.length <= limit && !force) return t
   const c = [...t]
   if (c.length <= limit && !force) return t
-  const keep = Math.min(c.length, limit - MARK.length)
-  return tail ? MARK + c.slice(-keep).join('') : c.slice(0, keep).join('') + MARK
+  const keep = Math.min(c.length, limit - mark.length)
+  return tail ? mark + c.slice(-keep).join('') : c.slice(0, keep).join('') + mark
 }
+const cut = (s: string, n: number, tail?: any): string => truncate(s, n, tail, 0, '')
 
 const fail = (e: any, m: string): never => {
   throw new e('privacy.' + m)
@@ -136,12 +135,10 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
   const scrub = scrubber(actions, rep, miss)
 
   const scan = (t: string, tail?: any): string => {
-    let c
-    t = wf(t)
-    const n = max + OVERLAP
-    const over = t.length > n && (c = [...t]).length > n
     // no need to scan what truncation throws away
-    t = scrub(over ? (tail ? c!.slice(-n) : c!.slice(0, n)).join('') : t)
+    const c = cut((t = wf(t)), max + OVERLAP, tail)
+    const over = c != t
+    t = scrub(c)
     if (over || (t.length > max && [...t].length > max)) {
       count('values_truncated')
       t = truncate(t, max, tail, true)
