@@ -139,7 +139,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
     const c = cut((t = wf(t)), max + OVERLAP, tail)
     const over = c != t
     t = scrub(c)
-    if (over || (t.length > max && [...t].length > max)) {
+    if (over || cut(t, max) != t) {
       count('values_truncated')
       t = truncate(t, max, tail, true)
       // cutting can complete a pattern (a 20-digit run cut to a valid card): scan the cut text again
