@@ -51,8 +51,8 @@ export const delivery = (client: any, me: string, o: DeliveryOptions, ctx: Ctx) 
         const k = signalOf(r.type, cfg.eventsAs)
         ;(by[k] = by[k] || []).push(r)
       }
-      // a signal's own endpoint option (tracesEndpoint, ...) wins, as in the backend
-      return Object.keys(by).map((sig) => [(cfg[sig + 'Endpoint'] || '').trim() || b.endpoint + '/v1/' + sig, JSON.stringify(ENCODE[sig](by[sig], batch.resource))])
+      // where export() posts each signal (a signal's own endpoint included)
+      return Object.keys(by).map((sig) => [(b.urls_ || {})[sig], JSON.stringify(ENCODE[sig](by[sig], batch.resource))])
     }
     /** send now, on the way out: the request is started before this returns */
     const out = (batch: any): unknown => {
@@ -156,9 +156,9 @@ export const delivery = (client: any, me: string, o: DeliveryOptions, ctx: Ctx) 
     if (!box) return
     const d = decided()
     if (d === false) return box.clear_()
-    const p = client.p
-    lanes()
-    if (p && d) box.claim_((e) => p.resend(e.r, e.s, e.b))
+    // into the lane they came from, after what waits there; nothing once the client is shutting down
+    const ls = lanes()
+    if (d && client.p) box.claim_((e) => ls.forEach((l) => !client.closed_ && l.name === e.b && (l.put_({ records: e.r, resource: e.s, seq: 0 }), l.go_())))
   })
 
   const show = (): void => {
@@ -183,7 +183,8 @@ export const delivery = (client: any, me: string, o: DeliveryOptions, ctx: Ctx) 
   })
   on(g, 'online', () => {
     failing = false
-    if (lanes().length) client.p.retryNow()
+    // every lane tries now (its backoff is forgotten; the breaker still applies)
+    lanes().forEach((l) => l.go_(true))
     drain()
   })
   lanes()
