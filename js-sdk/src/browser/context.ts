@@ -4,6 +4,7 @@ import { doc, g, on, safe, visible } from './env'
 /**
  * What `browser()` hands each feature. Internal: its members end in `_` and the builds rename them,
  * so a feature is one of the SDK's (pageViews, elementClicks, ...), never code of the app's own.
+ * @internal
  */
 export interface Ctx {
   /** record one event (never throws), with `url.path` of the page now unless `attributes` has one */
