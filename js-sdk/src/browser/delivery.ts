@@ -172,8 +172,9 @@ export const delivery = (client: any, me: string, o: DeliveryOptions, ctx: Ctx) 
   // a link that will navigate this tab, or a form submitted for real: the page is about to go, so
   // what is queued from now on (the click itself) must not wait for an asynchronous gzip
   const soon = (e: any): void => {
-    const a = e.type === 'submit' ? e.target : e.target.closest && e.target.closest('a[href]')
-    if (a && !e.defaultPrevented && !(a.target && a.target !== '_self') && !/^(#|javascript:)/i.test(a.getAttribute('href') || a.getAttribute('action') || '')) leaving()
+    const form = e.type === 'submit'
+    const a = e.target.closest(form ? 'form' : 'a[href]')
+    if (a && !e.defaultPrevented && !(a.target && a.target !== '_self') && !/^(#|javascript:)/i.test(a.getAttribute(form ? 'action' : 'href') || '')) leaving()
   }
   on(g, 'click', soon, false)
   on(g, 'submit', soon, false)
