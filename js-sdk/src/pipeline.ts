@@ -11,7 +11,7 @@ interface Item {
   resource: Record<string, unknown>
   seq: number
 }
-/** One backend's delivery lane (retry, backoff, breaker). browser/ reads b, name, q and busy; the `_` members are the pipeline's. */
+/** One backend's delivery lane (retry, backoff, breaker). browser/ reads b, name, q and busy, and calls put_ and go_ (outbox, `online`). */
 export interface Lane {
   b: Backend
   name: string
@@ -235,14 +235,6 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
     /** consent withdrawn: drop what waits */
     clear(): void {
       q = []
-    },
-    /** Browser outbox: hand records prepared by an earlier page (sanitized) to the lane named `lane` (all when absent). */
-    resend(records: TelemetryRecord[], res: Record<string, unknown>, lane?: string): void {
-      if (!stopping) for (const l of lanes) if (!lane || l.name === lane) l.put_({ records: records.slice(), resource: res, seq: handed }), l.go_()
-    },
-    /** The network is back (browser `online`): retry now instead of after the backoff (the breaker still applies). */
-    retryNow(): void {
-      for (const l of lanes) l.go_(true)
     },
     flush,
     shutdown,
