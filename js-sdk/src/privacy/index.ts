@@ -59,7 +59,8 @@ const LIMITS: [string, number, number, number][] = [
 const wf = (s: any): string => (s.isWellFormed && s.isWellFormed() ? s : s.replace(/[\ud800-\udbff][\udc00-\udfff]|[\ud800-\udfff]/g, (c: string) => (c[1] ? c : '\ufffd')))
 const isMap = (v: any): boolean => v instanceof Map || (!!v && typeof v == 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(v)))
 const items = (v: any): any[] | 0 => (Array.isArray(v) || v instanceof Set ? [...v] : 0)
-const text = (v: any): string => (ArrayBuffer.isView(v) ? new TextDecoder().decode(v) : safeStr(v))
+// any value as well-formed text
+const text = (v: any): string => wf(ArrayBuffer.isView(v) ? new TextDecoder().decode(v) : safeStr(v))
 /** `t` cut to `limit` code points (its end when `tail`) with a marker (`force`: something was cut already). */
 const truncate = (t: string, limit: number, tail?: any, force?: any, mark = MARK): string => {
   if (t.length <= limit && !force) return t
@@ -151,7 +152,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
   // an identifier's hash (a boolean stays)
   const hashOne = (v: any): any => {
     if (typeof v == 'boolean') return v
-    const s = wf(text(v))
+    const s = text(v)
     const h = /^hash:[0-9a-f]{32}$/.test(s) ? s : hash(s)
     return h == s || h == null ? h : 'hash:' + h
   }
@@ -186,7 +187,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
       let r = keys.get(raw)
       if (r == null) {
         dropped = 0
-        k = cut(scrub(wf(cut(raw, maxKey))), maxKey)
+        k = cut(scrub(cut(raw, maxKey)), maxKey)
         if (dropped) {
           count('attributes_dropped')
           continue
@@ -291,7 +292,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
     sanitizeRecord: async (r) => (await batch([r]))[0] || null,
     sanitizeAttributes: (a) => run(() => attrs(a), {}),
     sanitizeText: (t) => run(() => scan(text(t)), ''),
-    hashValue: async (v) => mac(wf(text(v))),
+    hashValue: async (v) => mac(text(v)),
     stats: () => ({ ...total }),
   }
 }
