@@ -119,7 +119,8 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
 
   // A hash from the cache; a miss is noted ('' for now) and the caller's round is run again
   // once the misses are hashed. null: no WebCrypto here, so the value is removed instead.
-  const hash = (v: string): string | null => (cache.has((v = wf(v))) ? cache.get(v)! : (miss.add(v), ''))
+  // (Values are well-formed text here: slices of scanned text at code point boundaries, or text().)
+  const hash = (v: string): string | null => (cache.has(v) ? cache.get(v)! : (miss.add(v), ''))
   // the replacement of one found value (counted by kind; `drop` redacts here, the caller drops the attribute)
   const rep = (kind: string, action: string, v: string): string => {
     let h
