@@ -42,8 +42,8 @@ export const scrubber = (actions: Record<string, string>, rep: Replacer, pending
           // "+44 20 7946 0958 12" or "DE89...3000 1": the pattern took one group too many and
           // the whole fails its check; a shorter run of the groups may be the real value
           let cut = 0
-          if (kind == 'iban' || kind == 'phone' || kind == 'card')
-            while ((cut = Math.max(v.lastIndexOf(' '), v.lastIndexOf('-'), v.lastIndexOf('.'))) > 0 && !ok((v = v.slice(0, cut)), m, t));
+          // (no other kind's name is part of this string)
+          if ('iban phone card'.includes(kind)) while ((cut = v.search(/[ .-][^ .-]*$/)) > 0 && !ok((v = v.slice(0, cut)), m, t));
           if (cut < 1) {
             // a rejected match is searched again one character further on
             pos = m.index + 1
