@@ -1,9 +1,9 @@
 /** The backend registry: a name, a backend object or a list of them → backend objects. */
 import type { Backend, Config } from '../config'
 import { clickhouse } from './clickhouse'
-import { http } from './http'
 import { consoleBackend, memoryBackend } from './local'
 import { otlp } from './otlp'
+import { http } from './http'
 
 const registry: Record<string, (cfg: Config) => Backend> = { otlp, http, console: consoleBackend, memory: memoryBackend }
 if (__NODE__) registry.clickhouse = clickhouse
