@@ -66,7 +66,8 @@ export const delivery = (client: any, me: string, o: DeliveryOptions, ctx: Ctx) 
       } catch {
         return keep(batch, '', true)
       }
-      for (const r of reqs) bytes += r[1].length
+      // bytes on the wire (UTF-8), not characters
+      for (const r of reqs) bytes += new g.Blob([r[1]]).size
       if (bytes + inflight > KEEPALIVE_BUDGET) {
         // halves that fit go now; a single record that does not fit waits in the outbox for the next page
         if (n < 2) return (st.deferred += n), keep(batch, '', true)

@@ -58,6 +58,23 @@ describe('browser delivery and privacy signals', { skip: skip || false }, () => 
     noErrors()
   })
 
+  test('the keepalive budget counts bytes: records of non-ASCII text leaving with the page arrive, once, in requests within 64 KB', async () => {
+    const page = await h.open('/unload.html')
+    // 3 bytes a character in UTF-8: 150 records of 400 characters are ~180 KB on the wire
+    await page.evaluate(() => { for (let i = 0; i < 150; i++) Astrid.trackEvent('bulk.utf8', { n: i, blob: '\u20ac'.repeat(400) }) })
+    await page.click('#next')
+    await page.waitForURL('**/other.html')
+    await waitFor('unload', 'bulk.utf8', 10)
+    await page.goto(h.site.url + '/unload.html') // the next page sends what waited in the outbox
+    const bulk = await waitFor('unload', 'bulk.utf8', 150, 20000)
+    assert.deepEqual(bulk.map((r) => r.attributes.n).sort((a, b) => a - b), [...Array(150).keys()])
+    assert.equal(new Set(bulk.map((r) => r.id)).size, 150, 'each record once')
+    const sent = h.collector.requests.filter((r) => r.records.some((x) => x.name === 'bulk.utf8'))
+    assert.ok(sent.every((r) => r.bytes <= 65536), 'every request within the budget: ' + sent.map((r) => r.bytes).join(', '))
+    await page.close()
+    noErrors()
+  })
+
   test('without fetch keepalive, the last events leave as a text/plain beacon (beacon: true)', async () => {
     const ctx = await h.context()
     await ctx.addInitScript('delete Request.prototype.keepalive')
