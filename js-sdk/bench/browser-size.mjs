@@ -45,6 +45,21 @@ const IIFE_EXPORTS = "export * from './src/index'; export { FEATURES } from './s
 add('IIFE exports without the data-* loader (ESM)', await app(IIFE_EXPORTS))
 add('IIFE exports with the data-* loader (ESM)', await app(IIFE_EXPORTS + "; import { fromScript } from './src/browser/loader'; fromScript()"))
 
+// What each browser module adds after gzip: the browser part alone (the core left out as external
+// imports), built module by module in dependency order; each row is the growth of min+gzip.
+const alone = { name: 'core-external', setup (b) { b.onResolve({ filter: /^\.\.\// }, (a) => (a.importer.includes('/browser/') ? { path: a.path, external: true } : undefined)) } }
+const ORDER = ['env', 'context', 'session', 'device', 'outbox', 'delivery', 'url', 'pageviews', 'clicks', 'forms', 'scroll', 'engagement', 'leave', 'autocapture', 'loader']
+const steps = []
+{
+  let prev = 0
+  for (let i = 0; i < ORDER.length; i++) {
+    const r = await build({ ...BROWSER, plugins: [alone], stdin: { contents: ORDER.slice(0, i + 1).map((m) => `export * from './${m}'`).join(';'), resolveDir: path.join(root, 'src', 'browser'), loader: 'ts' }, format: 'esm', minify: true, write: false, logLevel: 'silent' })
+    const g = sizeOf(await shrink(r.outputFiles[0].text, true)).gzip
+    steps.push([ORDER[i] + '.ts', g - prev])
+    prev = g
+  }
+}
+
 // peers
 const nm = path.join(root, 'node_modules')
 const peer = (name, file, note) => {
@@ -65,12 +80,15 @@ for (const r of rows) if (/browser base \+/.test(r.name)) r.note = '+' + (r.gzip
 const withLoader = rows.findIndex((r) => /with the data-\* loader/.test(r.name))
 rows[withLoader].note = '+' + (rows[withLoader].gzip - rows[withLoader - 1].gzip) + ' B: the loader'
 rows[3].note = '+' + (base - rows[1].gzip) + ' B over the app without autocapture'
-if (process.argv.includes('--json')) console.log(JSON.stringify({ rows, autocaptureAdds: browserOnly, budget: FULL_BUDGET, browserModules: Object.fromEntries(browserModules) }, null, 2))
+if (process.argv.includes('--json')) console.log(JSON.stringify({ rows, autocaptureAdds: browserOnly, budget: FULL_BUDGET, browserModules: Object.fromEntries(browserModules), browserModulesGzip: Object.fromEntries(steps) }, null, 2))
 else {
   console.log('| bundle | min | min+gzip | note |\n|---|---:|---:|---|')
   for (const r of rows) console.log(`| ${r.name} | ${r.min} | ${r.gzip} | ${r.note} |`)
   console.log('\n| browser module (app with every feature) | bytes in esbuild\'s minified output |\n|---|---:|')
   for (const [f, n] of browserModules) console.log(`| ${f} | ${n} |`)
   console.log(`| all browser modules | ${browserModules.reduce((t, [, n]) => t + n, 0)} |`)
+  console.log('\n| browser module, added in this order (browser part alone, core external) | min+gzip it adds |\n|---|---:|')
+  for (const [f, n] of steps) console.log(`| ${f} | +${n} |`)
+  console.log(`| browser part alone | ${steps.reduce((t, [, n]) => t + n, 0)} |`)
   console.log(`\nautocapture adds ${browserOnly} B min+gzip to an app; full IIFE ${full.gzip} B of the ${FULL_BUDGET} B budget (${full.gzip <= FULL_BUDGET ? 'within' : 'OVER'})`)
 }
