@@ -52,7 +52,8 @@ const g: any = globalThis
 export const browserSignals = (): { dnt: boolean; gpc: boolean } | undefined => {
   const n = g.navigator
   if (typeof g.document !== 'object' || !n) return undefined
-  return { dnt: n.doNotTrack === '1' || g.doNotTrack === '1' || n.msDoNotTrack === '1', gpc: n.globalPrivacyControl === true }
+  // (IE's navigator.msDoNotTrack is not read: no browser that runs this ES2019 bundle has it)
+  return { dnt: n.doNotTrack === '1' || g.doNotTrack === '1', gpc: n.globalPrivacyControl === true }
 }
 
 /** The browser's remembered choice (localStorage `astrid.consent.<project>`): stores `granted` when given, returns what is stored. */
