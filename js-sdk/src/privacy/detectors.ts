@@ -10,7 +10,7 @@
 export const ACTIONS = 'redact hash mask drop off'.split(' ')
 
 /** a Python-notation pattern as a JS RegExp (g: searched from a position, d: group offsets, u: code points) */
-export const py = (src: string, f = 'gdu'): RegExp =>
+const py = (src: string): RegExp =>
   new RegExp(
     src
       .replace(/\\d/g, '\\p{Nd}')
@@ -18,7 +18,7 @@ export const py = (src: string, f = 'gdu'): RegExp =>
       // a (?i:...) section nests groups two deep at most and holds no character class with letters
       .replace(/\(\?i:((?:[^()]|\((?:[^()]|\([^()]*\))*\))*)\)/g, (_, x: string) =>
         '(?:' + x.replace(/[a-z]/g, (c) => '[' + c + c.toUpperCase() + (({ i: '\u0131\u0130', s: '\u017f', k: '\u212a' } as any)[c] || '') + ']') + ')'),
-    f,
+    'gdu',
   )
 
 const NOT_PH = '(?!\\[(?:REDACTED|HASHED|MASKED):)'
@@ -36,7 +36,9 @@ const PHONE_END = '(?!\\d|[.-]\\d)'
 // Gates: a cheap necessary condition for each pattern, tested on the text as given. Python's
 // gates read some words in the lower-cased text; here that is spelled out: the ASCII letters of
 // either case, and for k also the Kelvin sign (the one other character that lower-cases to an
-// ASCII letter of these words), so the gates, quirks included, are Python's exactly.
+// ASCII letter of these words), so each gate is true exactly when the lower-case reading is,
+// quirks included (a long s in "paſſword" opens no gate in either engine). The digit gates are
+// runs of 13, 11 and 7 digit-like characters (the shortest card, SSN, phone number and IPv4).
 const HINT = /pass|pwd|secret|to[k\u212a]en|[k\u212a]ey|credential|session/i
 const RUN_13 = /\p{Nd}[\p{Nd} \t().-]{11,}\p{Nd}/u
 const RUN_7 = /\p{Nd}[\p{Nd} \t().-]{5,}\p{Nd}/u
