@@ -42,32 +42,37 @@ export const delivery = (client: any, me: string, o: DeliveryOptions, ctx: Ctx) 
     const lane = l.name
     /** keep a batch in the outbox for this page (`owner` me) or for whoever drains next ('') */
     const keep = (batch: any, owner: string, now?: boolean): unknown => box && box.save_(batch.records, batch.resource, lane, owner, now)
-    /** the requests the backend makes for this batch, [url, body], uncompressed as on the way out */
-    const bodies = (batch: any): string[][] => {
-      if (b.name === 'http') return [[b.endpoint, encodeDocument(batch.records, batch.resource)]]
-      if (b.name !== 'otlp') return [['', JSON.stringify(batch.records)]]
+    /** the requests the backend makes for this batch, [url, body, records], uncompressed as on the way out */
+    const bodies = (batch: any): any[][] => {
+      const recs = batch.records
+      if (b.name === 'http') return [[b.endpoint, encodeDocument(recs, batch.resource), recs]]
+      if (b.name !== 'otlp') return [['', JSON.stringify(recs), recs]]
       const by: Record<string, any[]> = {}
-      for (const r of batch.records) {
+      for (const r of recs) {
         const k = signalOf(r.type, cfg.eventsAs)
         ;(by[k] = by[k] || []).push(r)
       }
       // where export() posts each signal (a signal's own endpoint included)
-      return Object.keys(by).map((sig) => [(b.urls_ || {})[sig], JSON.stringify(ENCODE[sig](by[sig], batch.resource))])
+      return Object.keys(by).map((sig) => [(b.urls_ || {})[sig], JSON.stringify(ENCODE[sig](by[sig], batch.resource)), by[sig]])
     }
     /** send now, on the way out: the request is started before this returns */
     const out = (batch: any): unknown => {
       const recs = batch.records
       const n = recs.length
-      let reqs: string[][]
-      let bytes = 0
+      let reqs: any[][]
       try {
         if (failing || nav.onLine === false) throw 0
         reqs = bodies(batch)
       } catch {
         return keep(batch, '', true)
       }
+      // one request a call: an export waits for each signal's answer before it posts the next, and a
+      // page on its way out does not live that long
+      if (reqs.length > 1) return reqs.forEach((r) => out({ records: r[2], resource: batch.resource }))
+      if (!n) return
+      const [url, body] = reqs[0]
       // bytes on the wire (UTF-8), not characters
-      for (const r of reqs) bytes += new g.Blob([r[1]]).size
+      const bytes = new g.Blob([body]).size
       if (bytes + inflight > KEEPALIVE_BUDGET) {
         // halves that fit go now; a single record that does not fit waits in the outbox for the next page
         if (n < 2) return (st.deferred += n), keep(batch, '', true)
@@ -76,15 +81,10 @@ export const delivery = (client: any, me: string, o: DeliveryOptions, ctx: Ctx) 
         return
       }
       // sendBeacon only where fetch keepalive does not exist, when asked for; custom headers (auth)
-      // cannot ride a beacon, and only the built-in JSON backends know their URLs
-      if (
-        !(g.Request && 'keepalive' in g.Request.prototype) &&
-        o.beacon &&
-        !Object.keys(cfg.headers || {}).length &&
-        nav.sendBeacon &&
-        reqs.every(([url, body]) => url && nav.sendBeacon(url, new g.Blob([body], { type: 'text/plain' })))
-      )
-        return st.beacon++
+      // cannot ride a beacon, and only the built-in JSON backends know their URLs. A beacon the browser
+      // refuses (its quota is spent) waits in the outbox: a plain fetch would not outlive the page.
+      if (!(g.Request && 'keepalive' in g.Request.prototype) && o.beacon && !Object.keys(cfg.headers || {}).length && nav.sendBeacon && url)
+        return nav.sendBeacon(url, new g.Blob([body], { type: 'text/plain' })) ? st.beacon++ : ((st.deferred += n), keep(batch, '', true))
       st.keepalive_batches++
       inflight += bytes
       const copy = { records: recs.slice(), resource: batch.resource }

@@ -40,6 +40,29 @@ describe('browser delivery and privacy signals', { skip: skip || false }, () => 
     noErrors()
   })
 
+  test('a page leaving with events and logs queued: every signal leaves with it under 300 ms latency', async () => {
+    const page = await h.open()
+    const cdp = await page.context().newCDPSession(page)
+    await cdp.send('Network.enable')
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 300, downloadThroughput: -1, uploadThroughput: -1 })
+    h.collector.latency = 300
+    try {
+      await page.goto(h.site.url + '/unload.html')
+      await page.waitForTimeout(500)
+      // a log and an error beside the events: the logs signal goes to /v1/logs, the events to /v1/traces
+      await page.evaluate(() => { Astrid.trackLog('leaving now', { attributes: { marker: 'mixed-unload' } }); Astrid.trackError(new Error('boom'), { marker: 'mixed-unload' }) })
+      await page.click('#next')
+      await page.waitForURL('**/other.html')
+      await waitFor('unload', 'page.leave')
+      const logs = await h.collector.until(() => { const r = ofService('unload').filter((x) => x.attributes.marker === 'mixed-unload'); return r.length >= 2 ? r : null }, 15000, 'the log and the error of the leaving page')
+      assert.equal(new Set(logs.map((r) => r.id)).size, 2)
+    } finally {
+      h.collector.latency = 0
+    }
+    await page.close()
+    noErrors()
+  })
+
   test('a page leaving with more than the 64 KB keepalive budget: what does not fit arrives from the next page, once', async () => {
     const page = await h.open('/unload.html')
     await page.evaluate(() => { for (let i = 0; i < 150; i++) Astrid.trackEvent('bulk', { n: i, blob: 'x'.repeat(1000) }) })
@@ -103,6 +126,31 @@ describe('browser delivery and privacy signals', { skip: skip || false }, () => 
     const reqs = h.collector.requests.filter((r) => r.records.some((x) => x.resource['service.name'] === 'beacon-signal'))
     assert.ok(reqs.some((r) => /^text\/plain/.test(r.headers['content-type'])), 'sent as a beacon')
     assert.deepEqual([...new Set(reqs.map((r) => r.path))], ['/custom/traces'])
+    await ctx.close()
+    noErrors()
+  })
+
+  test('a beacon the browser refuses (one signal of a batch): that signal waits in the outbox, the one sent is not sent again', async () => {
+    const ctx = await h.context()
+    // no fetch keepalive, and the browser refuses beacons to /v1/logs (as when its beacon quota is spent)
+    await ctx.addInitScript(`delete Request.prototype.keepalive
+      const send = Navigator.prototype.sendBeacon
+      Navigator.prototype.sendBeacon = function (url, body) { return String(url).includes('/v1/logs') ? false : send.call(this, url, body) }`)
+    const page = await ctx.newPage()
+    await page.goto(h.site.url + '/beacon-mixed.html')
+    await page.evaluate(() => Astrid.trackLog('mixed.log'))
+    await page.waitForTimeout(300)
+    await page.click('#next')
+    await page.waitForURL('**/other.html')
+    await waitFor('beacon-mixed', 'page.leave')
+    assert.equal(ofService('beacon-mixed', 'log').length, 0, 'the refused signal did not leave with the page')
+    await page.goto(h.site.url + '/beacon-mixed.html') // the next page sends what waited in the outbox
+    await waitFor('beacon-mixed', 'log') // a log record's name is `log` (its message is the body)
+    await page.evaluate(() => Astrid.flush())
+    for (const name of ['element.click', 'page.leave', 'log']) {
+      const ids = ofService('beacon-mixed', name).map((r) => r.id)
+      assert.ok(ids.length >= 1 && new Set(ids).size === ids.length, name + ' arrived once: ' + ids.length)
+    }
     await ctx.close()
     noErrors()
   })
