@@ -45,7 +45,7 @@ export const toDict = (r: any): Record<string, unknown> => {
       r.metricType === 'histogram' ? { count: r.count, sum: r.sum, min: r.min, max: r.max, bounds: r.bounds, bucket_counts: r.bucketCounts } : { value: r.value },
     )
   if (log)
-    Object.assign(d, { body: r.body || '', severity_number: r.severityNumber, severity_text: r.severityText, span_id: traced ? r.spanId || '0'.repeat(16) : undefined })
+    Object.assign(d, { body: r.body || '', severity_number: r.severityNumber, severity_text: r.severityText, span_id: traced ? r.spanId || '0000000000000000' : undefined })
   return d
 }
 
