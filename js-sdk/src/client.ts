@@ -227,7 +227,7 @@ export class TelemetryClient {
     this.put_('log', 'log', () => {
       const o = options || {}
       const l = o.level
-      const sev = typeof l === 'string' ? severityOf(l) : typeof l === 'number' && l >= 1 && l <= 24 ? Math.floor(l) : 9
+      const sev = typeof l === 'string' ? severityOf(l) : typeof l === 'number' && l >= 1 && l <= 24 && l % 1 == 0 ? l : 9
       return { attributes: copy(o.attributes), body: typeof message === 'string' ? message : safeStr(message), severityNumber: sev, severityText: severityText(sev) }
     })
   }

@@ -41,3 +41,10 @@ export const stats = (): Record<string, any> => (client ? client.stats() : {})
 
 // The browser features (tree-shaken away by bundlers when unused: an app without autocapture pays nothing).
 export { autocapture, browser, type AutocaptureOptions } from './browser/autocapture'
+// one feature each, for browser(options, client, [pageViews, scrollDepth]): only what is listed is bundled
+export { elementClicks as clicks, fileDownloads, outboundLinks } from './browser/clicks'
+export { forms } from './browser/forms'
+export { scrollDepth } from './browser/scroll'
+export { engagement } from './browser/engagement'
+export { pageLeave } from './browser/leave'
+export { pageViews } from './browser/pageviews'

@@ -39,6 +39,17 @@ test('events, metrics, logs, errors and spans reach the backend with ids and par
   assert.equal(await c.shutdown(), true)
 })
 
+test('log levels: names, whole numbers 1-24, and anything else is info (9) as in Python, even names of Object.prototype', async () => {
+  const mem = memory()
+  const c = new TelemetryClient({ projectName: 'levels', enabled: true, backend: mem, env: {} })
+  const levels = ['warning', 'ERROR', 'critical', 13, 24, 13.5, 'constructor', '__proto__', 'toString', 'hasOwnProperty', 'nope', 0, 25, NaN, null, {}]
+  for (const level of levels) c.trackLog('x', { level })
+  assert.equal(await c.flush(5), true)
+  const got = mem.records.map((r) => [r.severityNumber, r.severityText])
+  assert.deepEqual(got, [[13, 'WARN'], [17, 'ERROR'], [21, 'FATAL'], [13, 'WARN'], [24, 'FATAL4'], ...Array(11).fill([9, 'INFO'])])
+  await c.shutdown()
+})
+
 test('module-level functions are no-ops before init and forward after it', async () => {
   assert.equal(astrid.getClient(), undefined)
   astrid.trackEvent('ignored')

@@ -216,6 +216,23 @@ describe('browser autocapture', { skip: skip || false }, () => {
     noErrors()
   })
 
+  test('browser(options, client, [pageViews]) installs the listed features only', async () => {
+    const page = await h.open('/features.html')
+    const [pv] = await waitFor('features', 'page.view')
+    assert.match(pv.attributes['session.id'], /^[0-9a-f]{32}$/, 'the base (sessions) is installed')
+    assert.equal(await page.evaluate(() => typeof window.installed.stats), 'function')
+    await page.click('#b')
+    await page.evaluate(() => Astrid.trackEvent('done'))
+    await page.evaluate(() => Astrid.flush())
+    await waitFor('features', 'done')
+    assert.deepEqual(ofService('features', 'element.click'), [], 'clicks were not listed')
+    // the script tag exposes the module object: every feature function is there for browser()
+    const names = await page.evaluate(() => ['pageViews', 'clicks', 'outboundLinks', 'fileDownloads', 'forms', 'scrollDepth', 'engagement', 'pageLeave'].filter((f) => typeof Astrid[f] !== 'function'))
+    assert.deepEqual(names, [])
+    await page.close()
+    noErrors()
+  })
+
   test('persistence "memory" keeps nothing on the device', async () => {
     const page = await h.open('/api.html?project=mem&enabled=true&persistence=memory')
     await waitFor('mem', 'page.view')
