@@ -114,7 +114,7 @@ const spanOf = (r: TelemetryRecord, end?: (r: TelemetryRecord) => void): Span =>
 const NOOP = /* @__PURE__ */ spanOf({ traceId: '', spanId: '' } as TelemetryRecord)
 
 /** the counters of stats() before a pipeline exists (consent off): the pipeline's keys, in its order */
-const IDLE = 'enqueued queued sent dropped failed retries rejected sampled_out filtered metric_series_dropped'
+const IDLE = 'enqueued queued sent dropped failed retries rejected sampled_out queue_high_water filtered metric_series_dropped'
 
 export class TelemetryClient {
   /** the resolved options (constructor argument > environment > default) */
@@ -137,6 +137,8 @@ export class TelemetryClient {
     const cfg = makeConfig(options)
     cfg.given = options
     checkBackends(cfg.backend)
+    // a secret in a page is shipped to every visitor, consent or not: refused now, not when a user opts in
+    if (!__NODE__ && cfg.signingSecret != null) throw new TypeError('signingSecret: a secret shipped to browsers is not a secret')
     this.config = cfg
     const sig = isNode() ? undefined : browserSignals()
     const d = (this.decision = decide(cfg, sig ? storedChoice(cfg.projectName) : undefined, sig))
@@ -331,7 +333,8 @@ export class TelemetryClient {
     try {
       const cfg = this.config
       const sig = isNode() ? undefined : browserSignals()
-      if (sig) storedChoice(cfg.projectName, granted)
+      // under Do Not Track or Global Privacy Control nothing is stored on the device, a choice included
+      if (sig) sig.dnt || sig.gpc || storedChoice(cfg.projectName, granted)
       else if (__NODE__) writeConsentFile(cfg.projectName, granted, cfg.env)
       this.apply_(decide(cfg, granted, sig))
     } catch {}
@@ -345,7 +348,7 @@ export class TelemetryClient {
       if (this.p) out = this.p.stats()
       else {
         for (const k of IDLE.split(' ')) out[k] = 0
-        Object.assign(out, { breaker: 'closed', failures_by_reason: {}, backends: {} })
+        Object.assign(out, { max_queue_size: this.config.maxQueueSize, breaker: 'closed', failures_by_reason: {}, backends: {} })
       }
       out.enabled = this.enabled
       out.invalid = this.invalid_

@@ -1,7 +1,7 @@
 /** The bounded queue, the one async worker that prepares batches, delivery lanes (retry, backoff, breaker), flush/shutdown, stats. */
 import type { Aggregator } from './aggregation'
 import type { Backend, Config } from './config'
-import { finalize, newId, type TelemetryRecord } from './records'
+import { finalize, newId, sampleCut, type TelemetryRecord } from './records'
 import { backoff, breaker, retry } from './resilience'
 import { unref } from './transport'
 
@@ -19,6 +19,8 @@ export interface Lane {
   busy: boolean
   /** queue a batch (bounded: the oldest batches go first) */
   put_(it: Item): void
+  /** drop (and count) the waiting batch at index `i` (memory bound) */
+  evict_(i: number): void
   /** send what waits; `now`: without waiting for the backoff (the breaker still applies) */
   go_(now?: boolean): Promise<void>
   /** this backend's stats() entry */
@@ -41,7 +43,12 @@ const SUMS = 'sent dropped failed retries rejected'.split(' ')
 export const pipeline = (cfg: Config, backends: Backend[], resource: Record<string, unknown>, privacy: any, agg: Aggregator) => {
   const bs = cfg.batchSize
   const max = cfg.maxQueueSize
+  const cut = cfg.sampleRate < 1 && sampleCut(cfg.sampleRate)
   let q: TelemetryRecord[] = []
+  /** records waiting in the lanes (recounted by the worker): the queue and the backlogs share maxQueueSize */
+  let backlog = 0
+  /** the most records held in memory at once (queue_high_water) */
+  let high = 0
   let enqueued = 0
   let dropped = 0
   let sampledOut = 0
@@ -170,6 +177,7 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
           }
           if (!br.allow_()) break
           await attempt(lq[0])
+          trim()
         }
       } catch {
       } finally {
@@ -185,14 +193,12 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
       busy: false,
       put_(it) {
         lq.push(it)
-        // a slow or dead backend holds at most max records; the oldest batches go first
-        let n = count(lq)
-        while (n > max && lq.length > 1) {
-          const k = lq.splice(l.busy ? 1 : 0, 1)[0].records.length
-          n -= k
-          c.dropped += k
-          loss++
-        }
+        trim()
+      },
+      evict_(i) {
+        c.dropped += lq.splice(i, 1)[0].records.length
+        add(why, 'queue_full')
+        loss++
       },
       go_: go,
       st_: () => ({ ...c, failures_by_reason: { ...why }, pending: count(lq), breaker: br.state_() }),
@@ -200,6 +206,7 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
         clearTimeout(timer)
         // shutdown deadline: what is still pending is lost (counted)
         const n = count(lq.splice(l.busy ? 1 : 0))
+        trim()
         if (n) (c.dropped += n), add(why, 'shutdown_deadline'), loss++
         try {
           const r = b.shutdown && b.shutdown(secs(deadline))
@@ -211,6 +218,20 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
     return l
   })
 
+  /**
+   * The queue and the lanes' backlogs share maxQueueSize (as Python): recount the backlog and the
+   * high-water mark, and drop the oldest waiting lane batches (never one in flight) while they hold
+   * more than `room` records.
+   */
+  const trim = (room = max): void => {
+    for (let l: Lane | undefined; ; l.evict_(+l.busy)) {
+      backlog = lanes.reduce((n, x) => n + count(x.q), 0)
+      l = undefined
+      if (q.length + backlog > room) for (const x of lanes) if (x.q[+x.busy] && !(l && l.q[+l.busy].seq < x.q[+x.busy].seq)) l = x
+      if (!l) return void (q.length + backlog > high && (high = q.length + backlog))
+    }
+  }
+
   // ---------------------------------------------------------------- caller side
 
   const p = {
@@ -218,9 +239,16 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
     held: false,
     enqueue(r: TelemetryRecord): void {
       if (stopping) return void dropped++
-      if (q.length >= max) q.shift(), dropped++
+      // sampling: a whole trace or none of it, decided by its id (an event outside a span by its own)
+      if (cut && (r.type === 'event' || r.type === 'span') && !((r.traceId || r.id || (r.id = newId())).slice(16) < cut)) return void sampledOut++
+      if (q.length + backlog >= max) {
+        // full: the oldest waiting lane batch goes first, then the oldest queued record
+        trim(max - 1)
+        if (q.length && q.length + backlog >= max) q.shift(), dropped++
+      }
       q.push(r)
       enqueued++
+      if (q.length + backlog > high) high = q.length + backlog
       if (!started) start()
       else if (q.length === bs) wake()
     },
@@ -294,14 +322,10 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
 
   const hand = async (records: TelemetryRecord[]): Promise<void> => {
     let out: TelemetryRecord[] = []
-    const rate = cfg.sampleRate
     for (const r of records) {
-      // sampling (events and spans only), then ids and error formatting on this side of the queue
-      if (rate < 1 && (r.type === 'event' || r.type === 'span') && Math.random() >= rate) sampledOut++
-      else {
-        if (!r.id) r.id = newId()
-        out.push(finalize(r))
-      }
+      // ids and error formatting on this side of the queue
+      if (!r.id) r.id = newId()
+      out.push(finalize(r))
     }
     if (privacy && out.length) {
       // the privacy engine gives sanitized copies; what it cannot sanitize never leaves
@@ -393,6 +417,8 @@ export const pipeline = (cfg: Config, backends: Backend[], resource: Record<stri
       retries: 0,
       rejected: 0,
       sampled_out: sampledOut,
+      queue_high_water: high,
+      max_queue_size: max,
       filtered,
       metric_series_dropped: agg.dropped,
       breaker: 'closed',

@@ -75,6 +75,12 @@ export const hex = (n: number): string => {
   return /[^0]/.test(s) ? s : s.slice(1) + '1'
 }
 export const newId = (): string => hex(16)
+/**
+ * The sampling cut of `rate` (below 1): a trace is kept when the low 64 bits of its id, as 16 hex digits,
+ * sort below it, as OpenTelemetry's TraceIdRatioBased sampler and the Python SDK decide (exact: an
+ * integer-valued double prints every hex digit).
+ */
+export const sampleCut = (rate: number): string => Math.round(rate * 2 ** 64).toString(16).padStart(16, '0')
 export const newSpanId = (): string => hex(8)
 
 /** An event's span id when exported as a span: the low 64 bits of its id. */

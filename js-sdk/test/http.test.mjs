@@ -59,8 +59,11 @@ print(n)
   await srv.close()
 })
 
-test('the browser build refuses a signing secret', async () => {
+test('the browser build refuses a signing secret at construction, whatever consent says', async () => {
   const { TelemetryClient: Browser } = await import('../dist/astrid.browser.mjs')
-  assert.throws(() => new Browser({ projectName: 'b', enabled: true, backend: 'http', endpoint: 'https://collect.example/x', signingSecret: 's' }), /not a secret/)
+  // on, off and pending alike: the mistake is the application's, and shows before any user opts in
+  for (const enabled of [true, false, undefined]) {
+    assert.throws(() => new Browser({ projectName: 'b', enabled, backend: 'http', endpoint: 'https://collect.example/x', signingSecret: 's' }), /not a secret/, String(enabled))
+  }
   assert.throws(() => new Browser({ projectName: 'b', enabled: true, backend: 'clickhouse' }), /backend must be one of/)
 })

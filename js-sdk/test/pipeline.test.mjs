@@ -229,6 +229,33 @@ test('two backends: a dead one never holds up a healthy one', async () => {
   await dead.close()
 })
 
+test('the queue and the backlogs share maxQueueSize: a dead backend loses its oldest batches, a healthy one gets every record', async () => {
+  const dead = { name: 'dead', export: () => ({ ok: false, retryable: true, reason: 'down' }) }
+  const mem = { name: 'mem', records: [], export(b) { this.records.push(...b.records) } }
+  const c = new TelemetryClient({ projectName: 'bound', backend: [dead, mem], ...fast, backoffBase: 5, backoffMax: 5, breakerThreshold: 1000, batchSize: 10, maxQueueSize: 50, flushInterval: 0.01 })
+  for (let i = 0; i < 400; i++) {
+    c.trackEvent('e' + i)
+    if (i % 10 === 9) await new Promise((r) => setTimeout(r, 2))
+  }
+  assert.ok(await until(() => mem.records.length === 400), `${mem.records.length} of 400 reached the healthy backend`)
+  const s = c.stats()
+  assert.equal(s.max_queue_size, 50)
+  assert.ok(s.queue_high_water > 0 && s.queue_high_water <= 50, `high water ${s.queue_high_water}`)
+  assert.ok(s.backends.dead.pending <= 50, `dead backlog ${s.backends.dead.pending}`)
+  assert.ok(s.backends.dead.dropped >= 300, `dead dropped ${s.backends.dead.dropped}`)
+  assert.ok(s.backends.dead.failures_by_reason.queue_full >= 1)
+  assert.equal(s.backends.mem.dropped, 0)
+  await c.shutdown(0.2)
+})
+
+test('stats() before a pipeline exists has the same keys (telemetry off)', () => {
+  const on = new TelemetryClient({ projectName: 'k', backend: { name: 'm', export() {} }, ...fast })
+  const off = new TelemetryClient({ projectName: 'k', backend: { name: 'm', export() {} }, ...fast, enabled: false })
+  assert.deepEqual(Object.keys(off.stats()).sort(), Object.keys(on.stats()).sort())
+  assert.equal(off.stats().max_queue_size, 20000)
+  on.shutdown(0)
+})
+
 test('custom backends: a throwing or rejecting export is retried, never thrown', async () => {
   let n = 0
   const flaky = {

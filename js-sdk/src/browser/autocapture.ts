@@ -64,13 +64,16 @@ export const browser = (options: AutocaptureOptions = {}, client: TelemetryClien
   }
   // fingerprinting: only under explicit consent (never under DNT, GPC or pending consent)
   const explicit = (): boolean => rule(/^true(argument|stored_consent)$/)
+  /** the footprint's hash while it is computed: records wait for it (those optIn releases too) */
+  let pending: Promise<void> | undefined
   const want = (): void => {
-    if (!o.deviceFootprint || footprint || !explicit() || !c.priv) return
+    if (!o.deviceFootprint || footprint || pending || !explicit() || !c.priv) return
     const coarse = deviceContext()
-    c.priv
+    pending = c.priv
       .hashValue(JSON.stringify(Object.keys(coarse).sort().map((k) => [k, coarse[k]])))
       .then((h: string) => (footprint = h))
       .catch(() => {})
+      .then(() => (pending = undefined))
   }
   want()
   const ctx = context((name, a) => c.trackEvent(name, a))
@@ -80,6 +83,12 @@ export const browser = (options: AutocaptureOptions = {}, client: TelemetryClien
   // Stamped on the worker after the privacy engine (these are ours, not the page's): session,
   // device context, footprint. Then the application's beforeSend.
   const user = cfg.beforeSend
+  const fin = (r: any): any => {
+    try {
+      if (footprint && explicit()) r.attributes['device.footprint'] = footprint
+    } catch {}
+    return user ? user(r) : r
+  }
   cfg.beforeSend = (r: any) => {
     try {
       del.ensure_()
@@ -87,9 +96,8 @@ export const browser = (options: AutocaptureOptions = {}, client: TelemetryClien
       // the clock of this moment, shared by every tab (records wait here at most a flush interval)
       if (o.sessions !== false) (stamp = stamp || sessions(cfg.projectName, o, windowId(mem)))(a, Date.now())
       for (const k in dev) if (!(k in a)) a[k] = dev[k]
-      if (footprint && explicit()) a['device.footprint'] = footprint
     } catch {}
-    return user ? user(r) : r
+    return pending ? pending.then(() => fin(r)) : fin(r)
   }
   // "memory": the choice applies to this page only and is not remembered on the device
   const forget = (): unknown => mem && local('astrid.consent.' + cfg.projectName, null)

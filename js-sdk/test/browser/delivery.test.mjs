@@ -251,6 +251,9 @@ describe('browser delivery and privacy signals', { skip: skip || false }, () => 
       await page.goto(h.site.url + '/api.html?enabled=true&project=' + project)
       await page.click('#b')
       const s = await page.evaluate(async () => { await Astrid.flush(); return Astrid.stats() })
+      // the visitor's own choice changes nothing either, and is not stored
+      assert.equal(await page.evaluate(() => Astrid.optIn()), false, 'optIn under the signal')
+      await page.click('#b')
       await page.reload()
       await page.evaluate(() => Astrid.flush())
       assert.equal(s.enabled, false)
