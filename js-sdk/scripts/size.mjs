@@ -16,7 +16,7 @@ export const BUDGET = { core: 5 * 1024, full: 8 * 1024 }
  * the next 0.5 KB, while the budgets above are out of reach. Lower them whenever a change shrinks a bundle;
  * raising one is a decision to write down in the CHANGELOG, never a side effect.
  */
-export const LIMIT = { core: 15.5 * 1024, full: 21 * 1024 }
+export const LIMIT = { core: 16 * 1024, full: 21 * 1024 }
 
 /**
  * Every build renames the SDK's internal properties, those whose name ends in `_`, to short names (one cache

@@ -3,7 +3,7 @@
 import { createPrivacyEngine } from './privacy/index'
 import { aggregator, METRIC_TYPES, type Aggregator } from './aggregation'
 import { checkBackends, createBackends } from './backends/index'
-import { makeConfig, parseHeaders, type Config, type Options } from './config'
+import { makeConfig, parseHeaders, type Backend, type Config, type Options } from './config'
 import { browserSignals, decide, isCI, nodeModule, readConsentFile, storedChoice, writeConsentFile, type Decision } from './consent'
 import { pipeline, type Pipeline } from './pipeline'
 import { exceptionAttributes, newId, newSpanId, now, safeStr, SDK_VERSION, severityOf, severityText, type TelemetryRecord } from './records'
@@ -81,14 +81,15 @@ const resourceOf = (cfg: Config): Record<string, unknown> => {
   return a
 }
 
-/** A span handle over record `r`; `end` enqueues it. Every method: a no-op after end() (sealed), never throws. */
-const spanOf = (r: TelemetryRecord, end?: (r: TelemetryRecord) => void): Span => {
+/** A span handle over record `r`; `end` enqueues it. Every method: a no-op after end() (sealed: counted by `late`, as Python), never throws. */
+const spanOf = (r: TelemetryRecord, end?: (r: TelemetryRecord) => void, late?: () => void): Span => {
   let done = !end
   const m =
-    (f: (a?: any, b?: any) => void) =>
+    (f: (a?: any, b?: any) => void, again?: 1) =>
     (a?: any, b?: any): Span => {
       try {
         if (!done) f(a, b)
+        else if (late && !again) late()
       } catch {}
       return s
     }
@@ -106,12 +107,12 @@ const spanOf = (r: TelemetryRecord, end?: (r: TelemetryRecord) => void): Span =>
       done = true
       r.end = now()
       end!(r)
-    }),
+    }, 1),
   }
   return s
 }
 /** the span of a client that records nothing (off, shut down, or an invalid name) */
-const NOOP = /* @__PURE__ */ spanOf({ traceId: '', spanId: '' } as TelemetryRecord)
+export const NOOP = /* @__PURE__ */ spanOf({ traceId: '', spanId: '' } as TelemetryRecord)
 
 /** the counters of stats() before a pipeline exists (consent off): the pipeline's keys, in its order */
 const IDLE = 'enqueued queued sent dropped failed retries rejected sampled_out queue_high_water filtered metric_series_dropped'
@@ -181,6 +182,11 @@ export class TelemetryClient {
     } catch {}
   }
 
+  /** The backend objects records go to (empty while telemetry is off), e.g. the `memory` backend's records. */
+  get backends(): Backend[] {
+    return this.p ? this.p.lanes.map((l) => l.b) : []
+  }
+
   /** Is telemetry on (records are sent)? False while consent is pending. */
   get enabled(): boolean {
     return !this.closed_ && !!this.p && !this.p.held
@@ -248,7 +254,7 @@ export class TelemetryClient {
       const c = current()
       const r: TelemetryRecord = { type: 'span', id: newId(), name: n, time: now(), attributes: copy(attributes), traceId: c ? c.traceId : newId(), spanId: newSpanId(), status: 'unset', statusMessage: '', events: [], kind: 1 }
       if (c) r.parentSpanId = c.spanId
-      s = spanOf(r, (r) => this.p && this.p.enqueue(r))
+      s = spanOf(r, (r) => this.p && this.p.enqueue(r), () => this.invalid_++)
     })
     return s
   }
@@ -263,7 +269,8 @@ export class TelemetryClient {
       ;(fn = attributes), (attributes = undefined)
     }
     const s = this.startSpan(name, attributes as Attrs) as Span & { r_?: TelemetryRecord }
-    const fail = (e: unknown): void => s.recordException(e).setStatus('error', (e && (e as any).name) || 'Error').end()
+    // a status the code set itself (error and its message) is kept, as in Python
+    const fail = (e: unknown): void => void ((s.r_ && s.r_.status === 'error') || s.recordException(e).setStatus('error', (e && (e as any).name) || 'Error'), s.end())
     let out: any
     try {
       out = s.r_ ? within(s.r_, () => fn!(s)) : fn!(s)
@@ -272,13 +279,14 @@ export class TelemetryClient {
       throw e
     }
     if (out && typeof out.then === 'function') {
-      return out.then(
+      // any thenable: settled the way await would
+      return Promise.resolve(out).then(
         (v: T) => (s.end(), v),
         (e: unknown) => {
           fail(e)
           throw e
         },
-      )
+      ) as any
     }
     s.end()
     return out

@@ -101,7 +101,7 @@ export const ENV_OPTIONS = /* @__PURE__ */ 'backend endpoint headers batchSize f
 export const envName = (o: string): string => 'ASTRID_' + o.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase()
 
 /** Options of the built-in backends (besides the client's own). */
-export const BACKEND_OPTIONS = /* @__PURE__ */ 'signingSecret database username password schema tablePrefix createSchema ttlDays protocol tracesEndpoint metricsEndpoint logsEndpoint env storage'.split(' ')
+export const BACKEND_OPTIONS = /* @__PURE__ */ 'signingSecret database username password schema tablePrefix createSchema ttlDays protocol tracesEndpoint metricsEndpoint logsEndpoint env storage maxRecords'.split(' ')
 
 const g: any = globalThis
 /** The process environment in Node (a copy), {} elsewhere. */
@@ -163,6 +163,8 @@ export const makeConfig = (options: Options): Config => {
     cfg[k] = v == null ? (isObj(d) ? {} : d) : v
   }
   for (const k of BACKEND_OPTIONS) if (k in options && k !== 'env') cfg[k] = (options as any)[k]
+  // OTLP over HTTP with JSON bodies is what this SDK sends (an environment value is not checked: it cannot break the host)
+  if (cfg.protocol != null && cfg.protocol !== 'http/json') bad("protocol must be 'http/json', got " + cfg.protocol, 1)
   if (typeof cfg.headers === 'string') cfg.headers = parseHeaders(cfg.headers)
   validate(cfg)
   return cfg

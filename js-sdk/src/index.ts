@@ -1,11 +1,12 @@
 /** astrid-telemetry: the public surface (the client, the module-level default client, backends' helpers). */
-import { TelemetryClient, type Span } from './client'
+import { NOOP, TelemetryClient, type Span } from './client'
 import type { Options } from './config'
 
 export { TelemetryClient, type Span } from './client'
 export { DEFAULTS, type Backend, type Batch, type Options } from './config'
 export { ExportResult } from './resilience'
 export { registerBackend } from './backends/index'
+export { memoryBackend, type MemoryBackend } from './backends/local'
 export { SDK_VERSION as version, type TelemetryRecord } from './records'
 export { createPrivacyEngine, DEFAULT_HASH_KEYS, DEFAULT_SECRET_KEYS, DETECTOR_KINDS, type PrivacyEngine, type PrivacyOptions } from './privacy/index'
 
@@ -26,12 +27,13 @@ export const trackMetric = (name: string, value?: number, options?: { metricType
   client && client.trackMetric(name, value, options)
 export const trackLog = (message: string, options?: { level?: string | number; attributes?: Record<string, unknown> }): void => client && client.trackLog(message, options)
 export const trackError = (error: unknown, attributes?: Record<string, unknown>): void => client && client.trackError(error, attributes)
-export const startSpan = (name: string, attributes?: Record<string, unknown>): Span | undefined => client && client.startSpan(name, attributes)
+/** A span of the default client; before init a span that records nothing (never undefined, never throws). */
+export const startSpan = (name: string, attributes?: Record<string, unknown>): Span => (client ? client.startSpan(name, attributes) : NOOP)
 /** Time `fn` as a span of the default client (just calls `fn` before init). */
 export function span<T>(name: string, attributes: Record<string, unknown> | ((s: Span) => T) | undefined, fn?: (s: Span) => T): T {
   if (client) return client.span(name, attributes, fn)
   const f = (typeof attributes === 'function' ? attributes : fn) as (s: Span) => T
-  return f(undefined as any)
+  return f(NOOP)
 }
 export const flush = (timeout?: number): Promise<boolean> => (client ? client.flush(timeout) : Promise.resolve(true))
 export const shutdown = (timeout?: number): Promise<boolean> => (client ? client.shutdown(timeout) : Promise.resolve(true))

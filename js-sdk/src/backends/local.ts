@@ -30,20 +30,48 @@ export const consoleBackend = (_cfg?: Config) => ({
   },
 })
 
-/** Keeps exported records in `records` (the newest `maxRecords`, default 100000). */
-export const memoryBackend = (cfg?: Config) => {
-  const max = (cfg && cfg.maxRecords) || 100000
-  const m = {
+/** What `memoryBackend()` gives: the records and batches exported, newest last. */
+export interface MemoryBackend {
+  name: string
+  records: any[]
+  batches: { records: any[]; resource: Record<string, unknown> }[]
+  resource: Record<string, unknown>
+  export(batch: { records: any[]; resource: Record<string, unknown> }): void
+  ofType(...types: string[]): any[]
+  readonly events: any[]
+  readonly spans: any[]
+  readonly metrics: any[]
+  readonly logs: any[]
+  readonly errors: any[]
+  clear(): void
+  shutdown(): void
+}
+
+/**
+ * Keeps exported records in `records` and `batches` (the newest `maxRecords`, default 100000), for tests:
+ * `backend: 'memory'` (then `client.backends[0]`), or `backend: memoryBackend({maxRecords: 10})`.
+ */
+export const memoryBackend = (cfg?: { maxRecords?: number } | Config): MemoryBackend => {
+  const max = (cfg && (cfg.maxRecords as number)) || 100000
+  const m: any = {
     name: 'memory',
-    records: [] as any[],
-    resource: {} as Record<string, unknown>,
+    records: [],
+    batches: [],
+    resource: {},
     export(batch: { records: any[]; resource: Record<string, unknown> }) {
       m.records.push(...batch.records)
+      m.batches.push({ records: batch.records.slice(), resource: batch.resource })
       m.resource = batch.resource
       if (m.records.length > max) m.records.splice(0, m.records.length - max)
+      if (m.batches.length > max) m.batches.shift()
     },
-    ofType: (...types: string[]) => m.records.filter((r) => types.indexOf(r.type) >= 0),
+    ofType: (...types: string[]) => m.records.filter((r: any) => types.indexOf(r.type) >= 0),
+    clear() {
+      m.records = []
+      m.batches = []
+    },
     shutdown() {},
   }
+  for (const t of 'event span metric log error'.split(' ')) Object.defineProperty(m, t + 's', { get: () => m.ofType(t) })
   return m
 }
