@@ -60,6 +60,14 @@ test('a record that cannot be sanitized is dropped and counted; the others go on
   assert.equal(await e.sanitizeText({ toString() { throw new Error('x') } }), '<unprintable>')
 })
 
+test('lists and objects inside a list go out as JSON text, scanned like any text (not "[object Object]")', async () => {
+  const e = createPrivacyEngine({ projectName: 'records' })
+  const cyc = []
+  cyc.push(cyc)
+  const out = await e.sanitizeAttributes({ a: [[1, 2], { n: 1, mail: 'ada@example.com' }, 'x', 3, true, cyc] })
+  assert.deepStrictEqual(out.a, ['[1,2]', '{"n":1,"mail":"[REDACTED:email]"}', 'x', 3, true, ''])
+})
+
 test('bad options throw at construction, naming the option', () => {
   assert.throws(() => createPrivacyEngine({ actions: { emails: 'hash' } }), /^RangeError: privacy\.actions: unknown detector emails; use one of private_key,/)
   assert.throws(() => createPrivacyEngine({ actions: { email: 'encrypt' } }), /^RangeError: privacy\.actions\.email must be one of redact,hash,mask,drop,off; got encrypt$/)

@@ -61,6 +61,13 @@ const isMap = (v: any): boolean => v instanceof Map || (!!v && typeof v == 'obje
 const items = (v: any): any[] | 0 => (Array.isArray(v) || v instanceof Set ? [...v] : 0)
 // any value as well-formed text
 const text = (v: any): string => wf(ArrayBuffer.isView(v) ? new TextDecoder().decode(v) : safeStr(v))
+/** an item of a list that is not a string, number or boolean: a list or plain object as JSON (not "[object Object]"), else as text */
+const item = (v: any): string => {
+  try {
+    if (v && (Array.isArray(v) || Object.getPrototypeOf(v) === Object.prototype)) return wf(JSON.stringify(v))
+  } catch {}
+  return text(v)
+}
 /** `t` cut to `limit` code points (its end when `tail`) with a marker (`force`: something was cut already). */
 const truncate = (t: string, limit: number, tail?: any, force?: any, mark = MARK): string => {
   if (t.length <= limit && !force) return t
@@ -176,7 +183,7 @@ export const createPrivacyEngine = (o: PrivacyOptions = {}): PrivacyEngine => {
     if (t == 'bigint') return value(Number.isSafeInteger(Number(v)) ? Number(v) : String(v), trusted, tail)
     if ((list = items(v))) {
       const out: any[] = []
-      return list.slice(0, maxList).some((x: any) => (x = value(/^[sbn]/.test(typeof x) ? x : text(x), trusted, 0)) === DROP || !out.push(x)) ? DROP : out
+      return list.slice(0, maxList).some((x: any) => (x = value(/^[sbn]/.test(typeof x) ? x : item(x), trusted, 0)) === DROP || !out.push(x)) ? DROP : out
     }
     return value(text(v), trusted, tail)
   }
