@@ -1,5 +1,6 @@
 /** One HTTP POST with a deadline: node:http(s) in Node (sockets never keep the process alive), fetch elsewhere. */
 import { nodeModule } from './consent'
+import { SDK_VERSION } from './records'
 
 export interface Response {
   status: number
@@ -55,7 +56,7 @@ const nodePost = async (url: string, body: Body, headers: Record<string, string>
       clearTimeout(timer)
       e ? reject(new Error(e)) : resolve(r as Response)
     }
-    const req = lib.request(u, { method: 'POST', headers: { ...headers, 'Content-Length': String(data.length) } }, (res: any) => {
+    const req = lib.request(u, { method: 'POST', headers: { 'User-Agent': 'astrid-js/' + SDK_VERSION, ...headers, 'Content-Length': String(data.length) } }, (res: any) => {
       const chunks: Uint8Array[] = []
       let n = 0
       res.on('data', (c: Uint8Array) => {

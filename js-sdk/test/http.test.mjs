@@ -28,6 +28,7 @@ test('documents follow docs/http-format.schema.json and their signatures verify 
   c.trackMetric('hist', 7, { metricType: 'histogram' })
   assert.equal(await c.flush(5), true)
   assert.ok(srv.requests.every((r) => r.headers['content-encoding'] === 'gzip'), 'bodies over 1 KB go gzipped')
+  assert.ok(srv.requests.every((r) => /^astrid-js\/\d+\.\d+\.\d+/.test(r.headers['user-agent'])), 'Node names itself as Python does (astrid-python/…)')
   const dir = mkdtempSync(join(tmpdir(), 'astrid-http-'))
   try {
     srv.requests.forEach((r, i) => {
