@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any, Dict
 
 import pytest
 
+from _vectors import generator
 from astrid.consent import ConsentStore, decide
 
 VECTORS = Path(__file__).parent / "vectors" / "consent.json"
@@ -26,10 +26,7 @@ def test_consent_vector(case: Dict[str, Any], tmp_path: Path) -> None:
 
 
 def test_vector_file_is_what_the_generator_writes() -> None:
-    spec = importlib.util.spec_from_file_location("generate_consent", VECTORS.with_name("generate_consent.py"))
-    assert spec is not None and spec.loader is not None
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
+    gen = generator("consent")
     assert VECTORS.read_text(encoding="utf-8") == gen.dump(gen.build()), "run tests/vectors/generate_consent.py"
 
 

@@ -5,7 +5,6 @@ The JavaScript suite runs the same file, so the two SDKs cannot drift apart on t
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import re
@@ -14,6 +13,7 @@ from typing import Any, Dict, Iterator
 
 import pytest
 
+from _vectors import generator
 from astrid._version import __version__
 
 VECTORS = Path(__file__).parent / "vectors" / "encoding.json"
@@ -22,15 +22,7 @@ CASES = DATA["cases"]
 SCHEMA = Path(__file__).parent.parent / "docs" / "http-format.schema.json"
 
 
-def _generator() -> Any:
-    spec = importlib.util.spec_from_file_location("generate_encoding", VECTORS.with_name("generate_encoding.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-GEN = _generator()
+GEN = generator("encoding")
 
 
 def _fill(doc: Any) -> Any:

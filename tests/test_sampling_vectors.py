@@ -5,13 +5,13 @@ The JS suite runs the same cases through its pipeline (js-sdk/test/sampling.test
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
 import astrid
+from _vectors import generator
 from astrid import records
 from astrid.backends.memory import MemoryBackend
 from astrid.client import _MASK64, _sample_bound
@@ -51,12 +51,7 @@ def test_the_client_keeps_exactly_the_traces_the_vectors_keep(
 
 
 def test_vector_file_is_what_the_generator_writes() -> None:
-    spec = importlib.util.spec_from_file_location(
-        "generate_sampling", VECTORS.with_name("generate_sampling.py")
-    )
-    assert spec is not None and spec.loader is not None
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
+    gen = generator("sampling")
     assert VECTORS.read_text(encoding="utf-8") == gen.dump(gen.build()), (
         "run tests/vectors/generate_sampling.py"
     )
