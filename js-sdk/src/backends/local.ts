@@ -53,6 +53,8 @@ export interface MemoryBackend {
  */
 export const memoryBackend = (cfg?: { maxRecords?: number } | Config): MemoryBackend => {
   const max = (cfg && (cfg.maxRecords as number)) || 100000
+  /** records in `batches`: they are bounded by maxRecords too (the oldest batches go first) */
+  let held = 0
   const m: any = {
     name: 'memory',
     records: [],
@@ -63,12 +65,12 @@ export const memoryBackend = (cfg?: { maxRecords?: number } | Config): MemoryBac
       m.batches.push({ records: batch.records.slice(), resource: batch.resource })
       m.resource = batch.resource
       if (m.records.length > max) m.records.splice(0, m.records.length - max)
-      if (m.batches.length > max) m.batches.shift()
+      for (held += batch.records.length; held > max && m.batches.length > 1; ) held -= m.batches.shift().records.length
     },
     ofType: (...types: string[]) => m.records.filter((r: any) => types.indexOf(r.type) >= 0),
+    // in place, as Python's: a test holding m.records sees it empty
     clear() {
-      m.records = []
-      m.batches = []
+      m.records.length = m.batches.length = held = 0
     },
     shutdown() {},
   }
