@@ -33,8 +33,10 @@ export const cleanUrl = (href: string, base?: string): CleanUrl | undefined => {
   const utm: Record<string, string> = {}
   const q = new URLSearchParams()
   u.searchParams.forEach((v, k) => {
-    if (/^utm_/i.test(k)) q.append(k, (utm['utm.' + k.slice(4).toLowerCase()] = v))
-    else if (!secretParam(k)) q.append(k, v)
+    // a secret-named parameter goes, UTM-looking or not (utm_token)
+    if (secretParam(k)) return
+    q.append(k, v)
+    if (/^utm_/i.test(k)) utm['utm.' + k.slice(4).toLowerCase()] = v
   })
   // a fragment is kept only as a client-side route (#/cart, #!/cart), without its query
   const h = /^#!?\//.test(u.hash) ? u.hash.split('?')[0] : ''

@@ -21,6 +21,10 @@ test('UTM parameters are kept, secret-named ones removed, the rest kept for the 
   assert.equal(m.cleanUrl('not a url :'), undefined)
   for (const k of ['keyword', 'q', 'sort', 'lang', 'ref', 'monkey', 'author']) assert.equal(m.secretParam(k), false, k)
   for (const k of ['token', 'id_token', 'refreshToken', 'api_key', 'API-KEY', 'auth', 'session', 'password', 'client_secret', 'sig', 'jwt']) assert.equal(m.secretParam(k), true, k)
+  // UTM-looking is not a pass: utm_token is a secret-named parameter, dropped with its utm.token
+  const t = m.cleanUrl('https://a.example/?utm_source=news&utm_token=SECRET')
+  assert.equal(t.full, 'https://a.example/?utm_source=news')
+  assert.deepEqual(t.utm, { 'utm.source': 'news' })
 })
 
 test('a secret-named parameter never survives, whatever surrounds it; nothing throws', () => {
